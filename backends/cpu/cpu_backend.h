@@ -1,0 +1,44 @@
+// The CPU backend: host memory, OpenMP loops and OpenBLAS GEMMs. Its methods
+// are defined in the file named after the op family they serve
+// (elementwise.cpp, reduce.cpp, matmul.cpp, indexing.cpp, copy.cpp,
+// factory.cpp), next to the core header with the same stem.
+#pragma once
+
+#include "core/backend.h"
+
+namespace moegrad {
+
+class CpuBackend final : public Backend {
+ public:
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
+  void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
+
+  void fill(const Tensor& dst, double value) override;
+  void copy(const Tensor& src, const Tensor& dst) override;
+  void arange(const Tensor& dst, double start, double step) override;
+  void random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset, double a,
+              double b) override;
+
+  void unary(UnaryOp op, const Tensor& src, const Tensor& dst, double arg) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& dst) override;
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& dst) override;
+
+  void reduce(ReduceOp op, const Tensor& src, const Tensor& dst, double correction) override;
+  void softmax(const Tensor& src, const Tensor& dst, bool log) override;
+  void cumsum(const Tensor& src, const Tensor& dst) override;
+
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& dst) override;
+
+  void index_select(const Tensor& src, int64_t dim, const Tensor& index, const Tensor& dst) override;
+  void gather(const Tensor& src, int64_t dim, const Tensor& index, const Tensor& dst) override;
+  void scatter_add(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) override;
+  void index_add(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) override;
+  void topk(const Tensor& src, int64_t k, bool largest, const Tensor& values,
+            const Tensor& indices) override;
+  void sort(const Tensor& src, bool descending, const Tensor& values, const Tensor& indices) override;
+  void bincount(const Tensor& index, const Tensor& dst) override;
+};
+
+}  // namespace moegrad

@@ -1,0 +1,32 @@
+#include "core/device.h"
+
+#include "core/error.h"
+
+namespace moegrad {
+
+#ifdef MOEGRAD_WITH_CUDA
+int cuda_device_count();  // backends/cuda/device.cu
+#endif
+
+std::string Device::str() const {
+  return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
+}
+
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::cpu();
+  if (s == "cuda") return Device::cuda(0);
+  if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.find_first_not_of("0123456789", 5) == std::string::npos &&
+      s.size() < 9)
+    return Device::cuda(std::stoi(s.substr(5)));
+  detail::fail("device", "unknown device '", s, "' (expected cpu, cuda or cuda:N)");
+}
+
+bool cuda_is_available() {
+#ifdef MOEGRAD_WITH_CUDA
+  return cuda_device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace moegrad

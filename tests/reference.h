@@ -1,0 +1,100 @@
+// Helpers shared by the tests: naive element access through strides, index
+// iteration, and builders of non-contiguous inputs. The reference loops in
+// each test are written against these, never against the kernels under test.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/copy.h"
+#include "core/elementwise.h"
+#include "core/factory.h"
+#include "core/tensor.h"
+
+namespace moegrad::testing {
+
+using Index = std::vector<int64_t>;
+
+// Element at a multi-index of a CPU tensor, read through its strides, as double.
+inline double at(const Tensor& t, const Index& idx) {
+  REQUIRE(int64_t(idx.size()) == t.dim());
+  int64_t off = t.offset();
+  for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.strides()[d];
+  const char* base = static_cast<const char*>(t.storage()->data());
+  return dispatch(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return double(reinterpret_cast<const T*>(base)[off]);
+  });
+}
+
+// Calls f(index) for every multi-index of `shape`, in row-major order.
+inline void for_each_index(const Shape& shape, const std::function<void(const Index&)>& f) {
+  if (numel(shape) == 0) return;
+  Index idx(shape.size(), 0);
+  while (true) {
+    f(idx);
+    int64_t d = int64_t(shape.size()) - 1;
+    while (d >= 0 && ++idx[d] == shape[d]) idx[d--] = 0;
+    if (d < 0) return;
+  }
+}
+
+// Random values of any dtype: normal floats, integers in [-5, 5], random bools.
+inline Tensor random_tensor(const Shape& shape, DType dtype = DType::f32, uint64_t seed = 1) {
+  Generator gen(seed);
+  Tensor x = randn(shape, DType::f64, &gen);
+  if (is_floating(dtype)) return cast(x, dtype);
+  if (dtype == DType::b8) return cast(gt(x, 0.0), DType::b8);
+  return cast(mul(x, 2.5), dtype);  // truncation toward zero gives small ints
+}
+
+// A tensor with the same values as `t` whose layout is not contiguous: a
+// transposed copy transposed back (rank >= 2), or every other element of a
+// twice-as-long buffer (rank 1).
+inline Tensor noncontiguous(const Tensor& t) {
+  if (t.dim() >= 2) {
+    Tensor tr = t.transpose(0, t.dim() - 1).contiguous().transpose(0, t.dim() - 1);
+    return tr;
+  }
+  if (t.dim() == 1 && t.size(0) > 0) {
+    Tensor wide = zeros({t.size(0), 2}, t.dtype());
+    copy_(wide.select(1, 0), t);
+    return wide.select(1, 0);
+  }
+  return t;
+}
+
+// Every element of a and b within atol + rtol * |b| (NaN only matches NaN).
+inline void require_close(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-6) {
+  INFO("shapes " << shape_str(a.shape()) << " vs " << shape_str(b.shape()));
+  REQUIRE(a.shape() == b.shape());
+  for_each_index(a.shape(), [&](const Index& i) {
+    double x = at(a, i), y = at(b, i);
+    if (std::isnan(y)) {
+      REQUIRE(std::isnan(x));
+      return;
+    }
+    INFO("at index " << shape_str(i) << ": " << x << " vs " << y);
+    REQUIRE(std::abs(x - y) <= atol + rtol * std::abs(y));
+  });
+}
+
+// Runs f and requires it to throw moegrad::Error whose message contains
+// `needle` (typically the op's name).
+template <class F>
+void require_error(F&& f, const std::string& needle) {
+  try {
+    f();
+  } catch (const Error& e) {
+    INFO("message: " << e.what());
+    REQUIRE(std::string(e.what()).find(needle) != std::string::npos);
+    return;
+  }
+  FAIL("expected moegrad::Error containing '" << needle << "'");
+}
+
+}  // namespace moegrad::testing
