@@ -34,7 +34,7 @@ Shape infer_shape(const char* op, const Shape& from, Shape to) {
       known *= to[i];
     }
   }
-  int64_t n = numel(from);
+  int64_t n = moegrad::numel(from);
   if (infer_at >= 0) {
     MOEGRAD_CHECK(known != 0 && n % known == 0, op, "cannot infer -1 in ", shape_str(to), " for ", n,
                   " elements of ", shape_str(from));
@@ -83,7 +83,7 @@ bool view_strides(const Shape& from, const Strides& fst, const Shape& to, Stride
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) MOEGRAD_CHECK(d >= 0, "empty", "negative size in shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(numel(shape)) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(size_t(moegrad::numel(shape)) * dtype_size(dtype), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -164,7 +164,7 @@ Tensor Tensor::flatten(int64_t start, int64_t end) const {
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
-  std::vector<int64_t> perm(size_t(dim()));
+  std::vector<int64_t> perm(static_cast<size_t>(dim()));
   for (int64_t i = 0; i < dim(); ++i) perm[i] = i;
   if (dim() == 0) return *this;
   std::swap(perm[normalize_dim("transpose", d0, dim())], perm[normalize_dim("transpose", d1, dim())]);
