@@ -50,14 +50,14 @@ Tensor uniform(const Shape& shape, double low, double high, DType dtype, Generat
   return draw("uniform", shape, RandomKind::uniform, low, high, dtype, gen, device);
 }
 Tensor rand(const Shape& shape, DType dtype, Generator* gen, Device device) {
-  return uniform(shape, 0, 1, dtype, gen, device);
+  return draw("rand", shape, RandomKind::uniform, 0, 1, dtype, gen, device);
 }
 Tensor normal(const Shape& shape, double mean, double std, DType dtype, Generator* gen, Device device) {
   MOEGRAD_CHECK(std >= 0, "normal", "std must be >= 0, got ", std);
   return draw("normal", shape, RandomKind::normal, mean, std, dtype, gen, device);
 }
 Tensor randn(const Shape& shape, DType dtype, Generator* gen, Device device) {
-  return normal(shape, 0, 1, dtype, gen, device);
+  return draw("randn", shape, RandomKind::normal, 0, 1, dtype, gen, device);
 }
 
 template <class T>

@@ -20,8 +20,8 @@ namespace moegrad {
 namespace {
 
 void check_same_device(const char* op, const char* name_a, const Tensor& a, const char* name_b, const Tensor& b) {
-  MOEGRAD_CHECK(a.device() == b.device(), op, name_a, " is on ", a.device(), " but ", name_b, " is on ",
-                b.device(), "; move them to one device");
+  MOEGRAD_CHECK(a.device() == b.device(), op, name_a, " is on ", a.device(), " but ", name_b, " is on ", b.device(),
+                "; move them to one device");
 }
 
 void check_index_dtype(const char* op, const Tensor& index) {
@@ -66,10 +66,10 @@ Tensor select_unchecked(const Tensor& x, int64_t dim, const Tensor& index) {
 // topk and sort run on rows: move dim last, view as [rows, n], and move the
 // result back afterwards (contiguous). A 0-d x is one row of one element.
 struct Rows {
-  Tensor rows;       // contiguous [rows, n]
-  Shape moved;       // x's shape with dim moved last
-  int64_t dim;       // normalized dim (0 for a 0-d x)
-  bool scalar;       // x was 0-d
+  Tensor rows;  // contiguous [rows, n]
+  Shape moved;  // x's shape with dim moved last
+  int64_t dim;  // normalized dim (0 for a 0-d x)
+  bool scalar;  // x was 0-d
 };
 Rows to_rows(const char* op, const Tensor& x, int64_t dim) {
   Rows r;
@@ -96,10 +96,10 @@ void check_index_range(const char* op, const Tensor& index, int64_t size) {
   check_index_dtype(op, index);
   if (index.numel() == 0) return;
   MinMax mm = host_min_max(index);
-  MOEGRAD_CHECK(mm.min >= 0, op, "index ", mm.min, " is out of range for size ", size, " (expected 0 <= index < ",
-                size, "; negative indices are not wrapped)");
-  MOEGRAD_CHECK(mm.max < size, op, "index ", mm.max, " is out of range for size ", size,
-                " (expected 0 <= index < ", size, ")");
+  MOEGRAD_CHECK(mm.min >= 0, op, "index ", mm.min, " is out of range for size ", size, " (expected 0 <= index < ", size,
+                "; negative indices are not wrapped)");
+  MOEGRAD_CHECK(mm.max < size, op, "index ", mm.max, " is out of range for size ", size, " (expected 0 <= index < ",
+                size, ")");
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -122,8 +122,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
                 shape_str(x.shape()));
   dim = normalize_dim(op, dim, x.dim());
   for (int64_t d = 0; d < x.dim(); ++d)
-    MOEGRAD_CHECK(d == dim || index.size(d) <= x.size(d), op, "index ", shape_str(index.shape()),
-                  " is larger than x ", shape_str(x.shape()), " in dim ", d, " (expected at most ", x.size(d), ")");
+    MOEGRAD_CHECK(d == dim || index.size(d) <= x.size(d), op, "index ", shape_str(index.shape()), " is larger than x ",
+                  shape_str(x.shape()), " in dim ", d, " (expected at most ", x.size(d), ")");
   check_index_range(op, index, x.size(dim));
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
   if (out.numel() > 0) backend(x.device()).gather(x, dim, index, out);
@@ -145,8 +145,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
                 shape_str(x.shape()));
   dim = normalize_dim(op, dim, x.dim());
   for (int64_t d = 0; d < x.dim(); ++d)
-    MOEGRAD_CHECK(d == dim || index.size(d) <= x.size(d), op, "index ", shape_str(index.shape()),
-                  " is larger than x ", shape_str(x.shape()), " in dim ", d, " (expected at most ", x.size(d), ")");
+    MOEGRAD_CHECK(d == dim || index.size(d) <= x.size(d), op, "index ", shape_str(index.shape()), " is larger than x ",
+                  shape_str(x.shape()), " in dim ", d, " (expected at most ", x.size(d), ")");
   check_index_range(op, index, x.size(dim));
   Tensor out = x.clone();
   if (index.numel() > 0) backend(x.device()).scatter_add(out, dim, index, src);
@@ -165,8 +165,8 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   MOEGRAD_CHECK(index.dim() <= 1, op, "index must be 1-D, got shape ", shape_str(index.shape()));
   dim = normalize_dim(op, dim, x.dim());
   Shape expected = with_size(x.shape(), dim, index.numel());
-  MOEGRAD_CHECK(src.shape() == expected, op, "src ", shape_str(src.shape()), " must be ", shape_str(expected),
-                " (x ", shape_str(x.shape()), " with dim ", dim, " of the index's length ", index.numel(), ")");
+  MOEGRAD_CHECK(src.shape() == expected, op, "src ", shape_str(src.shape()), " must be ", shape_str(expected), " (x ",
+                shape_str(x.shape()), " with dim ", dim, " of the index's length ", index.numel(), ")");
   check_index_range(op, index, x.size(dim));
   Tensor out = x.clone();
   if (src.numel() > 0) backend(x.device()).index_add(out, dim, index.reshape({-1}), src);

@@ -8,8 +8,13 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   MOEGRAD_CHECK(!tensors.empty(), "cat", "expected at least one tensor");
   // PyTorch's legacy rule: 1-D empty tensors join anything and are skipped.
   std::vector<Tensor> parts;
-  for (const Tensor& t : tensors)
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    MOEGRAD_CHECK(t.dtype() == tensors[0].dtype() && t.device() == tensors[0].device(), "cat", "tensor ", i, " is ",
+                  dtype_name(t.dtype()), " on ", t.device(), " but tensor 0 is ", dtype_name(tensors[0].dtype()),
+                  " on ", tensors[0].device());
     if (!(t.dim() == 1 && t.numel() == 0)) parts.push_back(t);
+  }
   if (parts.empty()) return tensors[0].clone();
   const Tensor& first = parts[0];
   MOEGRAD_CHECK(first.dim() > 0, "cat", "cannot concatenate 0-d tensors; use stack");
@@ -18,9 +23,6 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   shape[dim] = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
     const Tensor& t = parts[i];
-    MOEGRAD_CHECK(t.dtype() == first.dtype() && t.device() == first.device(), "cat", "tensor ", i, " is ",
-                  dtype_name(t.dtype()), " on ", t.device(), " but tensor 0 is ", dtype_name(first.dtype()), " on ",
-                  first.device());
     bool same = t.dim() == first.dim();
     for (int64_t d = 0; same && d < t.dim(); ++d) same = d == dim || t.size(d) == first.size(d);
     MOEGRAD_CHECK(same, "cat", "shape ", shape_str(t.shape()), " of tensor ", i, " does not match ",
@@ -43,6 +45,9 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     MOEGRAD_CHECK(tensors[i].shape() == tensors[0].shape(), "stack", "shape ", shape_str(tensors[i].shape()),
                   " of tensor ", i, " differs from ", shape_str(tensors[0].shape()));
+    MOEGRAD_CHECK(tensors[i].dtype() == tensors[0].dtype() && tensors[i].device() == tensors[0].device(), "stack",
+                  "tensor ", i, " is ", dtype_name(tensors[i].dtype()), " on ", tensors[i].device(),
+                  " but tensor 0 is ", dtype_name(tensors[0].dtype()), " on ", tensors[0].device());
     parts.push_back(tensors[i].unsqueeze(dim));
   }
   return cat(parts, dim);
@@ -83,7 +88,8 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   MOEGRAD_CHECK(chunks > 0, "chunk", "chunks must be positive, got ", chunks);
   MOEGRAD_CHECK(x.dim() > 0, "chunk", "cannot chunk a 0-d tensor");
   int64_t n = x.size(normalize_dim("chunk", dim, x.dim()));
-  return split(x, std::max<int64_t>((n + chunks - 1) / chunks, 1), dim);
+  if (n == 0) return split(x, std::vector<int64_t>(size_t(chunks), 0), dim);  // torch.chunk's special case
+  return split(x, (n + chunks - 1) / chunks, dim);
 }
 
 }  // namespace moegrad

@@ -54,7 +54,11 @@ Formatter make_formatter(DType dtype, const std::vector<double>& values) {
       lo = std::min(lo, a);
       hi = std::max(hi, a);
     }
-    if (hi > 0) f.sci = f.int_mode ? hi > 1e8 : (hi / lo > 1e3 || hi > 1e8 || lo < 1e-4);
+    if (hi > 0) f.sci = hi / lo > 1e3 || hi > 1e8 || (!f.int_mode && lo < 1e-4);
+    // Like PyTorch, the column width comes from the non-zero finite values.
+    for (double v : values)
+      if (std::isfinite(v) && v != 0) f.width = std::max(f.width, f.format(v).size());
+    return f;
   }
   for (double v : values) f.width = std::max(f.width, f.format(v).size());
   return f;
@@ -82,13 +86,13 @@ void print_block(std::ostream& os, const Formatter& f, const std::vector<double>
   for (size_t k = 0; k < idx.size(); ++k) {
     if (k) os << sep;
     if (idx[k] < 0) {
-      os << "...";
+      os << (last ? " ..." : "...");  // PyTorch's gap markers, within a row and between rows
       continue;
     }
     int64_t at = offset + idx[k] * strides[d];
     if (last) {
       std::string s = f.format(values[size_t(at)]);
-      os << std::string(f.width - s.size(), ' ') << s;
+      os << std::string(f.width > s.size() ? f.width - s.size() : 0, ' ') << s;
     } else {
       print_block(os, f, values, shape, strides, d + 1, at, indent + 1, summarize);
     }
@@ -108,7 +112,11 @@ std::string Tensor::str() const {
     os << make_formatter(dtype(), values).format(values[0]);
   } else if (numel() == 0) {
     os << "[]";
-    if (dim() > 1) os << ", size=" << shape_str(shape());
+    if (dim() > 1) {
+      os << ", size=(";
+      for (int64_t d = 0; d < dim(); ++d) os << (d ? ", " : "") << shape()[d];
+      os << ")";
+    }
   } else {
     bool summarize = numel() > kSummarizeAbove;
     // The formatter only looks at what will be printed, as PyTorch does.

@@ -98,6 +98,7 @@ TensorImpl& Tensor::impl() const {
 int64_t Tensor::size(int64_t d) const { return shape()[size_t(normalize_dim("size", d, dim()))]; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // nothing to lay out, as in PyTorch
   int64_t expected = 1;
   for (int64_t d = dim() - 1; d >= 0; --d) {
     if (shape()[d] == 1) continue;
@@ -164,9 +165,13 @@ Tensor Tensor::flatten(int64_t start, int64_t end) const {
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
+  if (dim() == 0) {  // a 0-d tensor accepts dims 0 and -1, as in PyTorch
+    normalize_dim("transpose", d0, 1);
+    normalize_dim("transpose", d1, 1);
+    return *this;
+  }
   std::vector<int64_t> perm(static_cast<size_t>(dim()));
   for (int64_t i = 0; i < dim(); ++i) perm[i] = i;
-  if (dim() == 0) return *this;
   std::swap(perm[normalize_dim("transpose", d0, dim())], perm[normalize_dim("transpose", d1, dim())]);
   return permute(perm);
 }
@@ -267,8 +272,8 @@ Tensor Tensor::squeeze() const {
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
+  d = normalize_dim("squeeze", d, std::max<int64_t>(dim(), 1));
   if (dim() == 0) return *this;
-  d = normalize_dim("squeeze", d, dim());
   if (shape()[d] != 1) return *this;
   Shape sh = shape();
   Strides st = strides();

@@ -47,6 +47,9 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& src, const Tensor& dst, doubl
   dispatch(src.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* in = src.data<T>();
+    // dst is T, or i64 for argmax/argmin (core/backend.h guarantees which).
+    T* out = static_cast<T*>(dst.raw_data());
+    int64_t* out_index = static_cast<int64_t*>(dst.raw_data());
     cpu::parallel_for(rows, n, [&](int64_t r) {
       const T* x = in + r * n;
       switch (op) {
@@ -56,21 +59,21 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& src, const Tensor& dst, doubl
           Acc<T> s = 0;
           for (int64_t i = 0; i < n; ++i) s += x[i];
           if (op == ReduceOp::sum) {
-            dst.data<T>()[r] = static_cast<T>(s);
+            out[r] = static_cast<T>(s);
           } else if (op == ReduceOp::mean) {
-            dst.data<T>()[r] = static_cast<T>(double(s) / double(n));
+            out[r] = static_cast<T>(double(s) / double(n));
           } else {  // two passes: stable where sum-of-squares minus square-of-sum is not
             double m = double(s) / double(n), ss = 0;
             for (int64_t i = 0; i < n; ++i) ss += (double(x[i]) - m) * (double(x[i]) - m);
-            dst.data<T>()[r] = static_cast<T>(ss / std::max(double(n) - correction, 0.0));
+            out[r] = static_cast<T>(ss / std::max(double(n) - correction, 0.0));
           }
           break;
         }
-        case ReduceOp::amax: dst.data<T>()[r] = x[arg_extreme<T, true>(x, n)]; break;
-        case ReduceOp::amin: dst.data<T>()[r] = x[arg_extreme<T, false>(x, n)]; break;
-        case ReduceOp::argmax: dst.data<int64_t>()[r] = arg_extreme<T, true>(x, n); break;
-        case ReduceOp::argmin: dst.data<int64_t>()[r] = arg_extreme<T, false>(x, n); break;
-        case ReduceOp::logsumexp: dst.data<T>()[r] = static_cast<T>(row_logsumexp(x, n)); break;
+        case ReduceOp::amax: out[r] = x[arg_extreme<T, true>(x, n)]; break;
+        case ReduceOp::amin: out[r] = x[arg_extreme<T, false>(x, n)]; break;
+        case ReduceOp::argmax: out_index[r] = arg_extreme<T, true>(x, n); break;
+        case ReduceOp::argmin: out_index[r] = arg_extreme<T, false>(x, n); break;
+        case ReduceOp::logsumexp: out[r] = static_cast<T>(row_logsumexp(x, n)); break;
       }
     });
   });
