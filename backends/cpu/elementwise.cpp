@@ -82,7 +82,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& src, const Tensor& dst, double 
       switch (op) {
         case UnaryOp::neg: return map1<T, T>(src, dst, [](T x) { return T(-x); });
         case UnaryOp::abs: return map1<T, T>(src, dst, [](T x) { return x < 0 ? T(-x) : x; });
-        case UnaryOp::relu: return map1<T, T>(src, dst, [](T x) { return x > 0 ? x : T(0); });
+        case UnaryOp::relu: return map1<T, T>(src, dst, [](T x) { return x < T(0) ? T(0) : x; });  // NaN passes through
         default:
           if constexpr (std::is_floating_point_v<T>) unary_float<T>(op, src, dst, arg);
       }

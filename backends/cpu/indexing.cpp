@@ -58,8 +58,7 @@ constexpr int64_t kRun = 1024;
 // than by element count: the scatter kernels do a whole line along `dim` per
 // element. Each run is visited by exactly one thread.
 template <size_t N, class Body>
-void for_each_run(const Shape& shape, const std::array<Strides, N>& strides, int64_t cost_per_element,
-                  Body&& body) {
+void for_each_run(const Shape& shape, const std::array<Strides, N>& strides, int64_t cost_per_element, Body&& body) {
   if (numel(shape) == 0) return;
   // Merge dims that every operand steps over contiguously, so that a
   // contiguous tensor gives one long run (as for_each_row does).
@@ -165,14 +164,12 @@ void CpuBackend::gather(const Tensor& src, int64_t dim, const Tensor& index, con
       const T* in = src.data<T>();
       const I* ix = index.data<I>();
       T* out = dst.data<T>();
-      cpu::for_each_row<3>(dst.shape(), {&dst.strides(), &index.strides(), &src_st},
-                           [&](auto off, int64_t n, auto st) {
-                             T* o = out + off[0];
-                             const I* p = ix + off[1];
-                             const T* x = in + off[2];
-                             for (int64_t i = 0; i < n; ++i)
-                               o[i * st[0]] = x[i * st[2] + int64_t(p[i * st[1]]) * src_dim_stride];
-                           });
+      cpu::for_each_row<3>(dst.shape(), {&dst.strides(), &index.strides(), &src_st}, [&](auto off, int64_t n, auto st) {
+        T* o = out + off[0];
+        const I* p = ix + off[1];
+        const T* x = in + off[2];
+        for (int64_t i = 0; i < n; ++i) o[i * st[0]] = x[i * st[2] + int64_t(p[i * st[1]]) * src_dim_stride];
+      });
     });
   });
 }
@@ -199,9 +196,9 @@ void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index
         T* out = dst.data<T>();
         const I* ix = index.data<I>();
         const T* in = src.data<T>();
-        for_each_run<3>(across, {without(dst.strides(), dim), without(index.strides(), dim),
-                                 without(src.strides(), dim)},
-                        n, [&](auto off, int64_t m, auto st) {
+        for_each_run<3>(across,
+                        {without(dst.strides(), dim), without(index.strides(), dim), without(src.strides(), dim)}, n,
+                        [&](auto off, int64_t m, auto st) {
                           for (int64_t j = 0; j < n; ++j) {
                             T* o = out + off[0];
                             const I* p = ix + off[1] + j * index_dim_stride;
@@ -292,8 +289,7 @@ void CpuBackend::sort(const Tensor& src, bool descending, const Tensor& values, 
         std::stable_sort(order.begin(), order.end(),
                          [&](int64_t a, int64_t b) { return greater_nan_first(x[a], x[b]); });
       } else {
-        std::stable_sort(order.begin(), order.end(),
-                         [&](int64_t a, int64_t b) { return less_nan_last(x[a], x[b]); });
+        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return less_nan_last(x[a], x[b]); });
       }
       for (int64_t j = 0; j < n; ++j) {
         vals[r * n + j] = x[order[size_t(j)]];

@@ -96,8 +96,9 @@ void CpuBackend::softmax(const Tensor& src, const Tensor& dst, bool log) {
         s += y[i];
       }
       if (log) {
-        T shift = m + T(std::log(s));
-        for (int64_t i = 0; i < n; ++i) y[i] = x[i] - shift;
+        // (x - m) first: folding m into the shift would round it away for large logits.
+        T log_s = T(std::log(s));
+        for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - log_s;
       } else {
         T inv = T(1.0 / s);
         for (int64_t i = 0; i < n; ++i) y[i] *= inv;
