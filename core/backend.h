@@ -19,6 +19,7 @@ namespace moegrad {
 enum class UnaryOp {
   neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, gelu_erf, gelu_tanh, silu,
   pow,  // x ** arg
+  gelu_erf_grad, gelu_tanh_grad,  // d gelu / dx, for gelu's backward
 };
 
 enum class BinaryOp {

@@ -1,7 +1,9 @@
 // Writing into existing tensors and converting between dtypes.
 //
 // In-place functions end in `_` as in PyTorch and bump the storage's version
-// counter, so autograd can tell when a saved tensor was overwritten.
+// counter, so autograd can tell when a saved tensor was overwritten. While
+// grad mode is on they refuse tensors that require grad (in-place writes are
+// not differentiable here); optimizers write under NoGradGuard.
 #pragma once
 
 #include "core/tensor.h"

@@ -1,6 +1,7 @@
 #include "core/join.h"
 
 #include "core/backend.h"
+#include "core/graph.h"
 
 namespace moegrad {
 
@@ -30,12 +31,19 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     shape[dim] += t.size(dim);
   }
   Tensor out = Tensor::empty(shape, first.dtype(), first.device());
+  std::vector<int64_t> sizes;
   int64_t at = 0;
   for (const Tensor& t : parts) {
-    backend(out.device()).copy(t, out.narrow(dim, at, t.size(dim)));
+    backend(out.device()).copy(t.detach(), out.narrow(dim, at, t.size(dim)));
     at += t.size(dim);
+    sizes.push_back(t.size(dim));
   }
-  return out;
+  // Each input gets its slice of the gradient back.
+  return record("cat", out, parts, [sizes, dim](const Tensor& g) -> Grads {
+    Grads grads;
+    for (const Tensor& piece : split(g, sizes, dim)) grads.push_back(piece.contiguous());
+    return grads;
+  });
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {

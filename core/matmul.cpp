@@ -4,6 +4,7 @@
 
 #include "core/backend.h"
 #include "core/copy.h"
+#include "core/graph.h"
 
 namespace moegrad {
 
@@ -17,8 +18,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                 ": expected one floating dtype (f32 or f64)");
   // Vectors become matrices ([K] -> [1,K] on the left, [K,1] on the right)
   // and lose that dim again at the end.
-  Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
-  Tensor b2 = b.dim() == 1 ? b.unsqueeze(-1) : b;
+  Tensor a2 = a.dim() == 1 ? a.detach().unsqueeze(0) : a.detach();
+  Tensor b2 = b.dim() == 1 ? b.detach().unsqueeze(-1) : b.detach();
   int64_t M = a2.size(-2), K = a2.size(-1), N = b2.size(-1);
   MOEGRAD_CHECK(K == b2.size(-2), "matmul", shape_str(a.shape()), " @ ", shape_str(b.shape()), ": inner dims ", K,
                 " != ", b2.size(-2));
@@ -45,7 +46,21 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   }
   if (a.dim() == 1) out = out.squeeze(-2);
   if (b.dim() == 1) out = out.squeeze(-1);
-  return out;
+
+  // dA = dC @ B^T and dB = A^T @ dC on the matrix forms, then summed over
+  // broadcast batch dims and reshaped back (vectors lose their added dim).
+  return record("matmul", out, {a, b},
+                [a2 = save("matmul", a2), b2 = save("matmul", b2), sa = a.shape(), sb = b.shape(),
+                 need_a = a.requires_grad(), need_b = b.requires_grad()](const Tensor& g) -> Grads {
+                  Tensor g2 = sa.size() == 1 ? g.unsqueeze(-2) : g;
+                  if (sb.size() == 1) g2 = g2.unsqueeze(-1);
+                  Tensor ga, gb;
+                  if (need_a)
+                    ga = sum_to(matmul(g2, b2.get().transpose(-1, -2)), a2.get().shape()).reshape(sa);
+                  if (need_b)
+                    gb = sum_to(matmul(a2.get().transpose(-1, -2), g2), b2.get().shape()).reshape(sb);
+                  return {ga, gb};
+                });
 }
 
 }  // namespace moegrad

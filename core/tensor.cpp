@@ -7,6 +7,8 @@
 
 #include "core/backend.h"
 #include "core/copy.h"
+#include "core/factory.h"
+#include "core/graph.h"
 
 namespace moegrad {
 
@@ -78,6 +80,38 @@ bool view_strides(const Shape& from, const Strides& fst, const Shape& to, Stride
   return true;
 }
 
+// Autograd for views. A view that only regroups elements sends the gradient
+// back through a reshape; one that picks a part of its input writes the
+// gradient into that part of a zero tensor (`reapply` takes the same view of it).
+Tensor record_reshape(const char* op, const Tensor& out, const Tensor& in) {
+  return record(op, out, {in}, [shape = in.shape()](const Tensor& g) -> Grads { return {g.reshape(shape)}; });
+}
+
+template <class Reapply>
+Tensor record_part(const char* op, const Tensor& out, const Tensor& in, Reapply reapply) {
+  return record(op, out, {in}, [shape = in.shape(), reapply](const Tensor& g) -> Grads {
+    Tensor whole = zeros(shape, g.dtype(), g.device());
+    copy_(reapply(whole), g);
+    return {whole};
+  });
+}
+
+// Copies bytes between devices; between two GPUs it goes through the host.
+Tensor to_device(const Tensor& t, Device device) {
+  Tensor src = t.contiguous();
+  Tensor out = Tensor::empty(t.shape(), t.dtype(), device);
+  size_t nbytes = size_t(t.numel()) * dtype_size(t.dtype());
+  if (nbytes == 0) return out;
+  if (device.is_cpu()) {
+    backend(src.device()).copy_to_host(out.raw_data(), src.raw_data(), nbytes);
+  } else if (src.device().is_cpu()) {
+    backend(device).copy_from_host(out.raw_data(), src.raw_data(), nbytes);
+  } else {
+    return to_device(to_device(src, Device::cpu()), device);
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
@@ -143,13 +177,14 @@ Tensor Tensor::view(const Shape& shape) const {
   MOEGRAD_CHECK(view_strides(this->shape(), strides(), to, st), "view", "cannot view ",
                 shape_str(this->shape()), " with strides ", shape_str(strides()), " as ", shape_str(to),
                 " without a copy; use reshape()");
-  return make_view(*this, to, st, offset());
+  return record_reshape("view", make_view(*this, to, st, offset()), *this);
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
   Shape to = infer_shape("reshape", this->shape(), shape);
   Strides st;
-  if (view_strides(this->shape(), strides(), to, st)) return make_view(*this, to, st, offset());
+  if (view_strides(this->shape(), strides(), to, st))
+    return record_reshape("reshape", make_view(*this, to, st, offset()), *this);
   return contiguous().view(to);
 }
 
@@ -194,7 +229,10 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
     sh[i] = shape()[d];
     st[i] = strides()[d];
   }
-  return make_view(*this, sh, st, offset());
+  std::vector<int64_t> inverse(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) inverse[size_t(normalize_dim("permute", dims[i], dim()))] = int64_t(i);
+  return record("permute", make_view(*this, sh, st, offset()), {*this},
+                [inverse](const Tensor& g) -> Grads { return {g.permute(inverse)}; });
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
@@ -206,7 +244,8 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
                 " exceeds size ", n, " of dim ", d, " of ", shape_str(shape()));
   Shape sh = shape();
   sh[d] = length;
-  return make_view(*this, sh, strides(), offset() + start * strides()[d]);
+  return record_part("narrow", make_view(*this, sh, strides(), offset() + start * strides()[d]), *this,
+                     [=](const Tensor& t) { return t.narrow(d, start, length); });
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
@@ -221,7 +260,8 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Strides st = strides();
   sh[d] = (end - start + step - 1) / step;
   st[d] *= step;
-  return make_view(*this, sh, st, offset() + start * strides()[d]);
+  return record_part("slice", make_view(*this, sh, st, offset() + start * strides()[d]), *this,
+                     [=](const Tensor& t) { return t.slice(d, start, end, step); });
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
@@ -235,7 +275,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   int64_t off = offset() + index * st[d];
   sh.erase(sh.begin() + d);
   st.erase(st.begin() + d);
-  return make_view(*this, sh, st, off);
+  return record_part("select", make_view(*this, sh, st, off), *this,
+                     [=](const Tensor& t) { return t.select(d, index); });
 }
 
 Tensor Tensor::expand(const Shape& shape) const {
@@ -257,7 +298,8 @@ Tensor Tensor::expand(const Shape& shape) const {
     sh[i] = want;
     st[i] = have == want ? strides()[i - lead] : 0;
   }
-  return make_view(*this, sh, st, offset());
+  return record("expand", make_view(*this, sh, st, offset()), {*this},
+                [shape = this->shape()](const Tensor& g) -> Grads { return {sum_to(g, shape)}; });
 }
 
 Tensor Tensor::squeeze() const {
@@ -268,7 +310,7 @@ Tensor Tensor::squeeze() const {
       sh.push_back(shape()[d]);
       st.push_back(strides()[d]);
     }
-  return make_view(*this, sh, st, offset());
+  return record_reshape("squeeze", make_view(*this, sh, st, offset()), *this);
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -279,7 +321,7 @@ Tensor Tensor::squeeze(int64_t d) const {
   Strides st = strides();
   sh.erase(sh.begin() + d);
   st.erase(st.begin() + d);
-  return make_view(*this, sh, st, offset());
+  return record_reshape("squeeze", make_view(*this, sh, st, offset()), *this);
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -289,31 +331,68 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   int64_t stride = d < dim() ? strides()[d] * shape()[d] : 1;
   sh.insert(sh.begin() + d, 1);
   st.insert(st.begin() + d, stride);
-  return make_view(*this, sh, st, offset());
+  return record_reshape("unsqueeze", make_view(*this, sh, st, offset()), *this);
 }
 
 // ---- copies ----
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
-Tensor Tensor::clone() const { return cast(*this, dtype()); }
+Tensor Tensor::clone() const {
+  return record("clone", cast(*this, dtype()), {*this}, [](const Tensor& g) -> Grads { return {g}; });
+}
 
-Tensor Tensor::to(DType dtype) const { return dtype == this->dtype() ? *this : cast(*this, dtype); }
+// Only casts between floating dtypes carry a gradient (record() skips
+// integer and bool outputs).
+Tensor Tensor::to(DType dtype) const {
+  if (dtype == this->dtype()) return *this;
+  return record("to", cast(*this, dtype), {*this},
+                [from = this->dtype()](const Tensor& g) -> Grads { return {cast(g, from)}; });
+}
 
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
-  Tensor src = contiguous();
-  Tensor out = empty(shape(), dtype(), device);
-  size_t nbytes = size_t(numel()) * dtype_size(dtype());
-  if (nbytes == 0) return out;
-  if (device.is_cpu()) {
-    backend(src.device()).copy_to_host(out.raw_data(), src.raw_data(), nbytes);
-  } else if (src.device().is_cpu()) {
-    backend(device).copy_from_host(out.raw_data(), src.raw_data(), nbytes);
-  } else {
-    return src.to(Device::cpu()).to(device);  // between two GPUs: through the host
-  }
-  return out;
+  return record("to", to_device(*this, device), {*this},
+                [from = this->device()](const Tensor& g) -> Grads { return {g.to(from)}; });
+}
+
+
+}  // namespace moegrad
+
+// ---- autograd fields ----
+
+namespace moegrad {
+
+Tensor& Tensor::requires_grad_(bool on) {
+  MOEGRAD_CHECK(!on || is_floating(dtype()), "requires_grad_", "only floating tensors can require grad, got ",
+                dtype_name(dtype()));
+  MOEGRAD_CHECK(is_leaf(), "requires_grad_", "can only be set on a leaf; use detach() to start a new leaf");
+  impl().requires_grad = on;
+  return *this;
+}
+
+void Tensor::set_grad_fn(std::shared_ptr<Node> fn) {
+  impl().grad_fn = std::move(fn);
+  impl().requires_grad = impl().grad_fn != nullptr;
+}
+
+Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+
+void Tensor::set_grad(const Tensor& g) {
+  if (g.defined())
+    MOEGRAD_CHECK(g.shape() == shape() && g.dtype() == dtype(), "set_grad", "gradient ", shape_str(g.shape()), " ",
+                  dtype_name(g.dtype()), " does not match tensor ", shape_str(shape()), " ", dtype_name(dtype()));
+  impl().grad = g.defined() ? g.impl_ptr() : nullptr;
+}
+
+Tensor Tensor::detach() const {
+  auto d = std::make_shared<TensorImpl>();
+  d->storage = storage();
+  d->shape = shape();
+  d->strides = strides();
+  d->offset = offset();
+  d->dtype = dtype();
+  return Tensor(std::move(d));
 }
 
 }  // namespace moegrad

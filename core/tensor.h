@@ -27,12 +27,20 @@
 
 namespace moegrad {
 
+class Node;  // core/graph.h
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
   Strides strides;
   int64_t offset = 0;  // in elements
   DType dtype = DType::f32;
+
+  // autograd: a leaf that requires grad accumulates into `grad`; a tensor
+  // computed from one records the op that made it in `grad_fn`.
+  bool requires_grad = false;
+  std::shared_ptr<Node> grad_fn;
+  std::shared_ptr<TensorImpl> grad;
 };
 
 class Tensor {
@@ -94,6 +102,23 @@ class Tensor {
   Tensor to(Device device) const;  // copy to another device
 
   std::string str() const;  // PyTorch-style text, as operator<< prints
+
+  // ---- autograd (core/graph.h records, autograd/engine.cpp runs backward) ----
+  bool requires_grad() const { return impl().requires_grad; }
+  // Marks a leaf as a parameter to differentiate; floating dtypes only.
+  Tensor& requires_grad_(bool on = true);
+  bool is_leaf() const { return impl().grad_fn == nullptr; }
+  const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
+  void set_grad_fn(std::shared_ptr<Node> fn);  // for core/graph.h's record()
+  // The accumulated gradient of a leaf (undefined until a backward reaches it).
+  Tensor grad() const;
+  void set_grad(const Tensor& g);  // undefined clears it
+  // The same data, cut from the graph: no grad_fn, no requires_grad.
+  Tensor detach() const;
+  // Backpropagates from this tensor (a scalar, unless `grad` is given) into
+  // every leaf that requires grad; frees the graph unless retain_graph.
+  void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
  private:
   TensorImpl& impl() const;

@@ -64,6 +64,19 @@ void unary_float(UnaryOp op, const Tensor& src, const Tensor& dst, double arg) {
       const T c = T(std::sqrt(2.0 / M_PI)), k = T(0.044715);
       return map1<T, T>(src, dst, [=](T x) { return half * x * (one + std::tanh(c * (x + k * x * x * x))); });
     }
+    case UnaryOp::gelu_erf_grad: {  // Phi(x) + x phi(x)
+      const T inv_sqrt_2pi = T(0.3989422804014327);
+      return map1<T, T>(src, dst, [=](T x) {
+        return half * (one + std::erf(x * T(M_SQRT1_2))) + x * inv_sqrt_2pi * std::exp(-half * x * x);
+      });
+    }
+    case UnaryOp::gelu_tanh_grad: {
+      const T c = T(std::sqrt(2.0 / M_PI)), k = T(0.044715);
+      return map1<T, T>(src, dst, [=](T x) {
+        T t = std::tanh(c * (x + k * x * x * x));
+        return half * (one + t) + half * x * (one - t * t) * c * (one + T(3) * k * x * x);
+      });
+    }
     case UnaryOp::pow: {
       const T p = T(arg);
       if (arg == 2) return map1<T, T>(src, dst, [](T x) { return x * x; });
