@@ -14,6 +14,7 @@
 #include "core/backend.h"
 #include "core/copy.h"
 #include "core/factory.h"
+#include "core/graph.h"
 
 namespace moegrad {
 
@@ -74,7 +75,7 @@ struct Rows {
 Rows to_rows(const char* op, const Tensor& x, int64_t dim) {
   Rows r;
   r.scalar = x.dim() == 0;
-  Tensor x1 = r.scalar ? x.reshape({1}) : x;
+  Tensor x1 = r.scalar ? x.detach().reshape({1}) : x.detach();
   r.dim = normalize_dim(op, dim, x1.dim());
   Tensor moved = x1.transpose(r.dim, -1).contiguous();
   r.moved = moved.shape();
@@ -110,7 +111,10 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   MOEGRAD_CHECK(index.dim() <= 1, op, "index must be 1-D, got shape ", shape_str(index.shape()));
   dim = normalize_dim(op, dim, x.dim());
   check_index_range(op, index, x.size(dim));
-  return select_unchecked(x, dim, index);
+  return record(op, select_unchecked(x, dim, index), {x},
+                [index = save(op, index), shape = x.shape(), dim](const Tensor& g) -> Grads {
+                  return {index_add(zeros(shape, g.dtype(), g.device()), dim, index.get(), g)};
+                });
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -127,7 +131,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index_range(op, index, x.size(dim));
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
   if (out.numel() > 0) backend(x.device()).gather(x, dim, index, out);
-  return out;
+  return record(op, out, {x}, [index = save(op, index), shape = x.shape(), dim](const Tensor& g) -> Grads {
+    return {scatter_add(zeros(shape, g.dtype(), g.device()), dim, index.get(), g)};
+  });
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -148,9 +154,11 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
     MOEGRAD_CHECK(d == dim || index.size(d) <= x.size(d), op, "index ", shape_str(index.shape()), " is larger than x ",
                   shape_str(x.shape()), " in dim ", d, " (expected at most ", x.size(d), ")");
   check_index_range(op, index, x.size(dim));
-  Tensor out = x.clone();
+  Tensor out = x.detach().clone();
   if (index.numel() > 0) backend(x.device()).scatter_add(out, dim, index, src);
-  return out;
+  return record(op, out, {x, src}, [index = save(op, index), dim](const Tensor& g) -> Grads {
+    return {g, gather(g, dim, index.get())};
+  });
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -168,9 +176,11 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   MOEGRAD_CHECK(src.shape() == expected, op, "src ", shape_str(src.shape()), " must be ", shape_str(expected), " (x ",
                 shape_str(x.shape()), " with dim ", dim, " of the index's length ", index.numel(), ")");
   check_index_range(op, index, x.size(dim));
-  Tensor out = x.clone();
+  Tensor out = x.detach().clone();
   if (src.numel() > 0) backend(x.device()).index_add(out, dim, index.reshape({-1}), src);
-  return out;
+  return record(op, out, {x, src}, [index = save(op, index.reshape({-1})), dim](const Tensor& g) -> Grads {
+    return {g, index_select(g, dim, index.get())};
+  });
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
@@ -180,8 +190,28 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   check_index_range(op, ids, weight.size(0));  // also requires i32/i64 ids
   Shape out = ids.shape();
   out.push_back(weight.size(1));
-  return select_unchecked(weight, 0, ids.reshape({-1})).reshape(out);
+  Tensor flat_ids = ids.reshape({-1});
+  Tensor rows = select_unchecked(weight, 0, flat_ids).reshape(out);
+  // Rows used several times add up their gradients.
+  return record(op, rows, {weight}, [ids = save(op, flat_ids), shape = weight.shape()](const Tensor& g) -> Grads {
+    return {index_add(zeros(shape, g.dtype(), g.device()), 0, ids.get(), g.reshape({-1, shape[1]}))};
+  });
 }
+
+namespace {
+// topk's and sort's values come from x at `indices` along the row dim: their
+// gradient goes back to those places (the indices of one row are distinct).
+Tensor record_picked(const char* op, const Tensor& values, const Tensor& indices, int64_t k, const Tensor& x,
+                     const Rows& r) {
+  Shape x1 = r.scalar ? Shape{1} : x.shape();  // x as it was sliced into rows
+  Shape picked = with_size(x1, r.dim, k);
+  return record(op, values, {x},
+                [indices = save(op, indices), x1, picked, shape = x.shape(), dim = r.dim](const Tensor& g) -> Grads {
+                  Tensor whole = zeros(x1, g.dtype(), g.device());
+                  return {scatter_add(whole, dim, indices.get().reshape(picked), g.reshape(picked)).reshape(shape)};
+                });
+}
+}  // namespace
 
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
   const char* op = "topk";
@@ -192,7 +222,8 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   Tensor values = Tensor::empty({r.rows.size(0), k}, x.dtype(), x.device());
   Tensor indices = Tensor::empty({r.rows.size(0), k}, DType::i64, x.device());
   if (values.numel() > 0) backend(x.device()).topk(r.rows, k, largest, values, indices);
-  return {from_rows(r, values), from_rows(r, indices)};
+  Tensor picked = from_rows(r, indices);
+  return {record_picked(op, from_rows(r, values), picked, k, x, r), picked};
 }
 
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
@@ -200,7 +231,8 @@ std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
   Tensor values = Tensor::empty(r.rows.shape(), x.dtype(), x.device());
   Tensor indices = Tensor::empty(r.rows.shape(), DType::i64, x.device());
   if (values.numel() > 0) backend(x.device()).sort(r.rows, descending, values, indices);
-  return {from_rows(r, values), from_rows(r, indices)};
+  Tensor picked = from_rows(r, indices);
+  return {record_picked("sort", from_rows(r, values), picked, r.rows.size(1), x, r), picked};
 }
 
 Tensor argsort(const Tensor& x, int64_t dim, bool descending) { return sort(x, dim, descending).second; }
