@@ -24,6 +24,22 @@ const Tensor& SavedTensor::get() const {
   return tensor_;
 }
 
+Node::~Node() {
+  // Destroying a node would destroy its inputs' nodes recursively. Instead,
+  // take over the edges of every node this one owns alone, and let each die
+  // with no edges left.
+  std::vector<std::shared_ptr<Node>> owned;
+  for (Edge& e : next_)
+    if (e.node) owned.push_back(std::move(e.node));
+  while (!owned.empty()) {
+    std::shared_ptr<Node> n = std::move(owned.back());
+    owned.pop_back();
+    if (n.use_count() == 1)
+      for (Edge& e : n->next_)
+        if (e.node) owned.push_back(std::move(e.node));
+  }
+}
+
 Grads Node::apply(const Tensor& grad_out) {
   MOEGRAD_CHECK(fn_ != nullptr, name_,
                 "backward through a graph that was already freed; pass retain_graph=true to the first backward");

@@ -75,6 +75,9 @@ class Node {
  public:
   Node(const char* name, BackwardFn fn, std::vector<Edge> next)
       : name_(name), fn_(std::move(fn)), next_(std::move(next)) {}
+  ~Node();  // iterative, so freeing a very long chain cannot overflow the stack
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
   const char* name() const { return name_; }
   const std::vector<Edge>& next() const { return next_; }
   // The gradients of the inputs, in recording order (undefined where none flows).
