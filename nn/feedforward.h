@@ -10,13 +10,20 @@
 
 namespace moegrad {
 
+// What a transformer block's feed-forward slot accepts: the dense
+// FeedForward below, or any MoE layer of moe/.
+class FfnLayer : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x) const = 0;  // [..., dim] -> [..., dim]
+};
+
 enum class FfnActivation { gelu, swiglu };
 
-class FeedForward : public Module {
+class FeedForward : public FfnLayer {
  public:
   FeedForward(int64_t dim, int64_t hidden, FfnActivation activation = FfnActivation::gelu, bool bias = true,
               DType dtype = DType::f32);
-  Tensor forward(const Tensor& x) const;  // [..., dim] -> [..., dim]
+  Tensor forward(const Tensor& x) const override;
 
   FfnActivation activation;
   std::shared_ptr<Linear> w1, w2, w3;  // w3 only for swiglu
