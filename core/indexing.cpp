@@ -91,6 +91,17 @@ Tensor from_rows(const Rows& r, const Tensor& t) {
   return t.reshape(s).transpose(r.dim, -1).contiguous();
 }
 
+// What scatter_add and index_add both require of their operands.
+void check_add_operands(const char* op, const Tensor& x, const Tensor& index, const Tensor& src) {
+  check_same_device(op, "x", x, "index", index);
+  check_same_device(op, "x", x, "src", src);
+  check_index_dtype(op, index);
+  MOEGRAD_CHECK(x.dtype() != DType::b8, op, "bool values cannot be added; cast x to a numeric dtype");
+  MOEGRAD_CHECK(src.dtype() == x.dtype(), op, "src has dtype ", dtype_name(src.dtype()), " but x has ",
+                dtype_name(x.dtype()));
+  check_rank_at_least_1(op, x);
+}
+
 }  // namespace
 
 void check_index_range(const char* op, const Tensor& index, int64_t size) {
@@ -138,13 +149,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   const char* op = "scatter_add";
-  check_same_device(op, "x", x, "index", index);
-  check_same_device(op, "x", x, "src", src);
-  check_index_dtype(op, index);
-  MOEGRAD_CHECK(x.dtype() != DType::b8, op, "bool values cannot be added; cast x to a numeric dtype");
-  MOEGRAD_CHECK(src.dtype() == x.dtype(), op, "src has dtype ", dtype_name(src.dtype()), " but x has ",
-                dtype_name(x.dtype()));
-  check_rank_at_least_1(op, x);
+  check_add_operands(op, x, index, src);
   MOEGRAD_CHECK(index.shape() == src.shape(), op, "index ", shape_str(index.shape()), " and src ",
                 shape_str(src.shape()), " must have one shape");
   MOEGRAD_CHECK(index.dim() == x.dim(), op, "index ", shape_str(index.shape()), " must have the rank of x ",
@@ -163,13 +168,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   const char* op = "index_add";
-  check_same_device(op, "x", x, "index", index);
-  check_same_device(op, "x", x, "src", src);
-  check_index_dtype(op, index);
-  MOEGRAD_CHECK(x.dtype() != DType::b8, op, "bool values cannot be added; cast x to a numeric dtype");
-  MOEGRAD_CHECK(src.dtype() == x.dtype(), op, "src has dtype ", dtype_name(src.dtype()), " but x has ",
-                dtype_name(x.dtype()));
-  check_rank_at_least_1(op, x);
+  check_add_operands(op, x, index, src);
   MOEGRAD_CHECK(index.dim() <= 1, op, "index must be 1-D, got shape ", shape_str(index.shape()));
   dim = normalize_dim(op, dim, x.dim());
   Shape expected = with_size(x.shape(), dim, index.numel());

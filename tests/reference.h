@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/gradcheck.h"
 #include "core/copy.h"
 #include "core/elementwise.h"
 #include "core/factory.h"
@@ -41,6 +42,38 @@ inline void for_each_index(const Shape& shape, const std::function<void(const In
     while (d >= 0 && ++idx[d] == shape[d]) idx[d--] = 0;
     if (d < 0) return;
   }
+}
+
+// A tensor of `shape` and `dtype` whose element at index i is f(i), built
+// through from_vector and cast, never through the ops under test.
+inline Tensor make(const Shape& shape, DType dtype, const std::function<double(const Index&)>& f) {
+  std::vector<double> v;
+  for_each_index(shape, [&](const Index& i) { v.push_back(f(i)); });
+  return cast(from_vector(v, shape), dtype);
+}
+
+inline Tensor values_tensor(const std::vector<double>& v, const Shape& shape, DType dtype) {
+  return cast(from_vector(v, shape), dtype);
+}
+
+// Every element of t in row-major order, read through at().
+inline std::vector<double> values(const Tensor& t) {
+  std::vector<double> v;
+  for_each_index(t.shape(), [&](const Index& i) { v.push_back(at(t, i)); });
+  return v;
+}
+
+// A random f64 leaf that requires grad, for gradchecks.
+inline Tensor grad_leaf(const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  return randn(shape, DType::f64, &gen).requires_grad_();
+}
+
+// gradcheck that reports its first mismatch when it fails.
+inline void require_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
+  GradcheckResult r = gradcheck(f, inputs);
+  INFO(r.message);
+  REQUIRE(r.ok);
 }
 
 // Random values of any dtype: normal floats, integers in [-5, 5], random bools.

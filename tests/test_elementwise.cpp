@@ -42,25 +42,6 @@ Tol tol_for(DType t) {
   return {0, 0};  // integers and masks: exact
 }
 
-// A tensor of `shape` and `dtype` whose element at index i is f(i), built
-// through from_vector and cast, never through the ops under test.
-Tensor make(const Shape& shape, DType dtype, const std::function<double(const Index&)>& f) {
-  std::vector<double> v;
-  for_each_index(shape, [&](const Index& i) { v.push_back(f(i)); });
-  return cast(from_vector(v, shape), dtype);
-}
-
-Tensor values_tensor(const std::vector<double>& v, const Shape& shape, DType dtype) {
-  return cast(from_vector(v, shape), dtype);
-}
-
-// Every element of t in row-major order, read through at().
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> v;
-  for_each_index(t.shape(), [&](const Index& i) { v.push_back(at(t, i)); });
-  return v;
-}
-
 // f applied to every element of x in double; an f64 tensor unless told.
 Tensor map_ref(const Tensor& x, const Ref1& f, DType dtype = DType::f64) {
   return make(x.shape(), dtype, [&](const Index& i) { return f(at(x, i)); });

@@ -46,12 +46,6 @@ int64_t linear(const Shape& shape, const Index& i) {
   return off;
 }
 
-std::vector<double> values_of(const Tensor& t) {
-  std::vector<double> v;
-  for_each_index(t.shape(), [&](const Index& i) { v.push_back(at(t, i)); });
-  return v;
-}
-
 bool same_value(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 
 // Calls f(base, line) for each line of x along dim d; base has base[d] = 0.
@@ -249,7 +243,7 @@ TEST_CASE("scatter_add matches a reference loop and leaves x unchanged", "[index
             index = noncontiguous(index);
             src = noncontiguous(src);
           }
-          std::vector<double> before = values_of(x);
+          std::vector<double> before = values(x);
           std::vector<double> expected = before;
           for_each_index(c.index, [&](const Index& i) {
             Index dst = i;
@@ -262,7 +256,7 @@ TEST_CASE("scatter_add matches a reference loop and leaves x unchanged", "[index
           REQUIRE(out.is_contiguous());
           REQUIRE_FALSE(out.storage() == x.storage());
           require_close(out, from_vector(expected, c.x), 1e-5, 1e-5);
-          REQUIRE(values_of(x) == before);
+          REQUIRE(values(x) == before);
         }
 }
 
@@ -296,7 +290,7 @@ TEST_CASE("index_add matches a reference loop and leaves x unchanged", "[indexin
             index = noncontiguous(index);
             src = noncontiguous(src);
           }
-          std::vector<double> before = values_of(x);
+          std::vector<double> before = values(x);
           std::vector<double> expected = before;
           for_each_index(src_shape, [&](const Index& i) {
             Index dst = i;
@@ -308,7 +302,7 @@ TEST_CASE("index_add matches a reference loop and leaves x unchanged", "[indexin
           REQUIRE(out.dtype() == dt);
           REQUIRE(out.is_contiguous());
           require_close(out, from_vector(expected, c.x), 1e-5, 1e-5);
-          REQUIRE(values_of(x) == before);
+          REQUIRE(values(x) == before);
         }
 }
 

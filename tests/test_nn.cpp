@@ -31,17 +31,6 @@ struct Tiny : Module {
   Tensor forward(const Tensor& x) const { return norm->forward(fc2->forward(gelu(fc1->forward(x)))); }
 };
 
-Tensor leaf(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, DType::f64, &gen).requires_grad_();
-}
-
-void require_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  INFO(r.message);
-  REQUIRE(r.ok);
-}
-
 }  // namespace
 
 TEST_CASE("Module names parameters depth-first with dots and counts them", "[nn]") {
@@ -118,7 +107,7 @@ TEST_CASE("Linear computes x W^T + b, and checks its input", "[nn]") {
   for (double w : lin.weight.to_vector<double>()) REQUIRE(std::abs(w) <= 1 / std::sqrt(3.0));
   require_error([&] { lin.forward(random_tensor({4, 5}, DType::f64)); }, "Linear");
   require_error([] { Linear(0, 2); }, "Linear");
-  require_gradcheck([&](const std::vector<Tensor>& in) { return lin.forward(in[0]); }, {leaf({2, 3, 3}, 1)});
+  require_gradcheck([&](const std::vector<Tensor>& in) { return lin.forward(in[0]); }, {grad_leaf({2, 3, 3}, 1)});
   Tensor lw = lin.weight;  // gradients reach the parameters too
   require_gradcheck([&](const std::vector<Tensor>& in) { return matmul(x, in[0].t()); }, {lw.detach().requires_grad_()});
 }
@@ -157,8 +146,8 @@ TEST_CASE("LayerNorm and RMSNorm match their formulas and gradcheck", "[nn]") {
     fill_(ln.bias, 0.5);
   }
   require_close(ln.forward(x), add(mul(a, 2.0), 0.5), 1e-12, 1e-12);
-  require_gradcheck([&](const std::vector<Tensor>& in) { return ln.forward(in[0]); }, {leaf({2, 3, 4}, 2)});
-  require_gradcheck([&](const std::vector<Tensor>& in) { return rms.forward(in[0]); }, {leaf({2, 3, 4}, 3)});
+  require_gradcheck([&](const std::vector<Tensor>& in) { return ln.forward(in[0]); }, {grad_leaf({2, 3, 4}, 2)});
+  require_gradcheck([&](const std::vector<Tensor>& in) { return rms.forward(in[0]); }, {grad_leaf({2, 3, 4}, 3)});
   require_error([&] { ln.forward(x.t()); }, "LayerNorm");
 }
 
@@ -183,7 +172,7 @@ TEST_CASE("FeedForward in both activations gradchecks through its parameters", "
   for (FfnActivation act : {FfnActivation::gelu, FfnActivation::swiglu}) {
     FeedForward ff(4, 6, act, true, DType::f64);
     REQUIRE(ff.named_parameters().size() == (act == FfnActivation::swiglu ? 6u : 4u));
-    require_gradcheck([&](const std::vector<Tensor>& in) { return ff.forward(in[0]); }, {leaf({3, 4}, 9)});
+    require_gradcheck([&](const std::vector<Tensor>& in) { return ff.forward(in[0]); }, {grad_leaf({3, 4}, 9)});
     Tensor x = random_tensor({3, 4}, DType::f64, 4);
     sum(ff.forward(x)).backward();
     for (auto& [n, p] : ff.named_parameters()) REQUIRE(p.grad().defined());
@@ -224,10 +213,10 @@ TEST_CASE("cross_entropy gradchecks with smoothing, ignored targets and extra di
       o.label_smoothing = s;
       o.reduction = red;
       require_gradcheck([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], t, o); },
-                        {leaf({2, 3, 4}, 12)});
+                        {grad_leaf({2, 3, 4}, 12)});
     }
   // The ignored row gets exactly zero gradient.
-  Tensor x = leaf({2, 3, 4}, 13);
+  Tensor x = grad_leaf({2, 3, 4}, 13);
   cross_entropy(x, t).backward();
   for (int64_t c = 0; c < 4; ++c) REQUIRE(at(x.grad(), {0, 1, c}) == 0.0);
 }
@@ -258,9 +247,9 @@ TEST_CASE("MSE and KL losses: values and gradients", "[nn][loss]") {
   REQUIRE(kl_div_logits(p, q).item<double>() == Approx(kl_pq).epsilon(1e-12));
   REQUIRE(symmetric_kl_logits(p, q).item<double>() == Approx((kl_pq + kl_qp) / 2).epsilon(1e-12));
   require_gradcheck([](const std::vector<Tensor>& in) { return symmetric_kl_logits(in[0], in[1]); },
-                    {leaf({3, 4}, 21), leaf({3, 4}, 22)});
+                    {grad_leaf({3, 4}, 21), grad_leaf({3, 4}, 22)});
   require_gradcheck([](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); },
-                    {leaf({3, 4}, 23), leaf({3, 4}, 24)});
+                    {grad_leaf({3, 4}, 23), grad_leaf({3, 4}, 24)});
 }
 
 TEST_CASE("xavier_uniform_ respects its bound and normal_ its moments", "[nn]") {

@@ -31,24 +31,6 @@ const double kInf = std::numeric_limits<double>::infinity();
 using Values = std::vector<double>;
 using RowRef = std::function<double(const Values&)>;
 
-// A tensor of `shape` and `dtype` whose element at index i is f(i), built
-// through from_vector and cast, never through the ops under test.
-Tensor make(const Shape& shape, DType dtype, const std::function<double(const Index&)>& f) {
-  std::vector<double> v;
-  for_each_index(shape, [&](const Index& i) { v.push_back(f(i)); });
-  return cast(from_vector(v, shape), dtype);
-}
-
-Tensor values_tensor(const std::vector<double>& v, const Shape& shape, DType dtype) {
-  return cast(from_vector(v, shape), dtype);
-}
-
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> v;
-  for_each_index(t.shape(), [&](const Index& i) { v.push_back(at(t, i)); });
-  return v;
-}
-
 // Values rounded to halves: many exact ties.
 Tensor with_ties(const Tensor& x) {
   return make(x.shape(), x.dtype(), [&](const Index& i) { return std::round(at(x, i) * 2) / 2; });

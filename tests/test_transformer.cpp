@@ -12,15 +12,6 @@ using namespace moegrad;
 using namespace moegrad::testing;
 
 namespace {
-Tensor leaf(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, DType::f64, &gen).requires_grad_();
-}
-void require_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  INFO(r.message);
-  REQUIRE(r.ok);
-}
 double max_abs_diff(const Tensor& a, const Tensor& b) { return amax(abs(sub(a, b))).item<double>(); }
 
 TransformerConfig tiny_config() {
@@ -38,10 +29,10 @@ TransformerConfig tiny_config() {
 
 TEST_CASE("attention gradchecks: causal self-attention and padded cross-attention", "[nn][attention]") {
   MultiHeadAttention mha(8, 2, 0.0, true, DType::f64);
-  require_gradcheck([&](const std::vector<Tensor>& in) { return mha.forward(in[0], in[0], true); }, {leaf({2, 4, 8}, 1)});
+  require_gradcheck([&](const std::vector<Tensor>& in) { return mha.forward(in[0], in[0], true); }, {grad_leaf({2, 4, 8}, 1)});
   Tensor pad = from_vector<bool>({false, false, true, false, false, false, false, true}, {2, 4});
   require_gradcheck([&](const std::vector<Tensor>& in) { return mha.forward(in[0], in[1], false, pad); },
-                    {leaf({2, 3, 8}, 2), leaf({2, 4, 8}, 3)});
+                    {grad_leaf({2, 3, 8}, 2), grad_leaf({2, 4, 8}, 3)});
 }
 
 TEST_CASE("attention with one head equals softmax(QK^T/sqrt d) V through the projections", "[nn][attention]") {
@@ -97,7 +88,7 @@ TEST_CASE("a transformer block gradchecks through attention, norms and FFN", "[n
   TransformerBlock block(8, 2, std::make_shared<FeedForward>(8, 12, FfnActivation::gelu, true, DType::f64), 0.0, true,
                          DType::f64);
   require_gradcheck([&](const std::vector<Tensor>& in) { return block.forward(in[0], true, Tensor(), in[1]); },
-                    {leaf({1, 3, 8}, 7), leaf({1, 4, 8}, 8)});
+                    {grad_leaf({1, 3, 8}, 7), grad_leaf({1, 4, 8}, 8)});
   require_error([&] { block.forward(random_tensor({1, 3, 8}, DType::f64), true); }, "memory");
 }
 

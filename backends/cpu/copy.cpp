@@ -9,7 +9,7 @@ void CpuBackend::fill(const Tensor& dst, double value) {
     using T = decltype(tag);
     T v = static_cast<T>(value);
     T* out = dst.data<T>();
-    cpu::for_each_row<1>(dst.shape(), {&dst.strides()}, [&](auto off, int64_t n, auto st) {
+    cpu::for_each_row<1>(dst.shape(), {dst.strides()}, [&](auto off, int64_t n, auto st) {
       T* o = out + off[0];
       if (st[0] == 1) {
         for (int64_t i = 0; i < n; ++i) o[i] = v;
@@ -27,7 +27,7 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
       using D = decltype(dst_tag);
       const S* in = src.data<S>();
       D* out = dst.data<D>();
-      cpu::for_each_row<2>(dst.shape(), {&dst.strides(), &src.strides()}, [&](auto off, int64_t n, auto st) {
+      cpu::for_each_row<2>(dst.shape(), {dst.strides(), src.strides()}, [&](auto off, int64_t n, auto st) {
         D* o = out + off[0];
         const S* x = in + off[1];
         if (st[0] == 1 && st[1] == 1) {

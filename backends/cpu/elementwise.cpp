@@ -14,7 +14,7 @@ template <class TOut, class TIn, class F>
 void map1(const Tensor& src, const Tensor& dst, F f) {
   const TIn* in = src.data<TIn>();
   TOut* out = dst.data<TOut>();
-  cpu::for_each_row<2>(dst.shape(), {&dst.strides(), &src.strides()}, [&](auto off, int64_t n, auto st) {
+  cpu::for_each_row<2>(dst.shape(), {dst.strides(), src.strides()}, [&](auto off, int64_t n, auto st) {
     TOut* o = out + off[0];
     const TIn* x = in + off[1];
     if (st[0] == 1 && st[1] == 1) {
@@ -31,7 +31,7 @@ void map2(const Tensor& a, const Tensor& b, const Tensor& dst, F f) {
   const TIn* pa = a.data<TIn>();
   const TIn* pb = b.data<TIn>();
   TOut* out = dst.data<TOut>();
-  cpu::for_each_row<3>(dst.shape(), {&dst.strides(), &a.strides(), &b.strides()},
+  cpu::for_each_row<3>(dst.shape(), {dst.strides(), a.strides(), b.strides()},
                        [&](auto off, int64_t n, auto st) {
                          TOut* o = out + off[0];
                          const TIn* x = pa + off[1];
@@ -139,7 +139,7 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, con
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* out = dst.data<T>();
-    cpu::for_each_row<4>(dst.shape(), {&dst.strides(), &cond.strides(), &a.strides(), &b.strides()},
+    cpu::for_each_row<4>(dst.shape(), {dst.strides(), cond.strides(), a.strides(), b.strides()},
                          [&](auto off, int64_t n, auto st) {
                            for (int64_t i = 0; i < n; ++i)
                              out[off[0] + i * st[0]] =

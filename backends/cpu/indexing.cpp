@@ -42,64 +42,11 @@ std::vector<int64_t> read_indices(const Tensor& index) {
   return out;
 }
 
+// A shape or strides with one dim removed.
 Strides without(const Strides& s, int64_t dim) {
   Strides out = s;
   out.erase(out.begin() + dim);
   return out;
-}
-
-// Runs of an inner loop: long enough to vectorize, short enough that a
-// single long row still spreads over the threads.
-constexpr int64_t kRun = 1024;
-
-// Walks `shape` with N operands like cpu::for_each_row, calling
-// body(offsets, n, inner_strides) on runs of its last dim, but splits the
-// runs over threads by their estimated work (n * cost_per_element) rather
-// than by element count: the scatter kernels do a whole line along `dim` per
-// element. Each run is visited by exactly one thread.
-template <size_t N, class Body>
-void for_each_run(const Shape& shape, const std::array<Strides, N>& strides, int64_t cost_per_element, Body&& body) {
-  if (numel(shape) == 0) return;
-  // Merge dims that every operand steps over contiguously, so that a
-  // contiguous tensor gives one long run (as for_each_row does).
-  Shape sizes;
-  std::array<Strides, N> st;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    bool merge = !sizes.empty();
-    for (size_t k = 0; k < N && merge; ++k) merge = st[k].back() == strides[k][d] * shape[d];
-    if (merge) {
-      sizes.back() *= shape[d];
-      for (size_t k = 0; k < N; ++k) st[k].back() = strides[k][d];
-    } else {
-      sizes.push_back(shape[d]);
-      for (size_t k = 0; k < N; ++k) st[k].push_back(strides[k][d]);
-    }
-  }
-  if (sizes.empty()) {
-    sizes.push_back(1);
-    for (size_t k = 0; k < N; ++k) st[k].push_back(0);
-  }
-
-  const int64_t rank = int64_t(sizes.size());
-  const int64_t inner = sizes.back();
-  const int64_t rows = numel(sizes) / inner;
-  const int64_t run = std::min(inner, kRun);
-  const int64_t runs_per_row = (inner + run - 1) / run;
-  cpu::Offsets<N> inner_strides;
-  for (size_t k = 0; k < N; ++k) inner_strides[k] = st[k].back();
-
-  cpu::parallel_for(rows * runs_per_row, run * cost_per_element, [&](int64_t item) {
-    int64_t row = item / runs_per_row, start = (item % runs_per_row) * run;
-    cpu::Offsets<N> off{};
-    for (int64_t d = rank - 2, r = row; d >= 0; --d) {
-      int64_t i = r % sizes[d];
-      r /= sizes[d];
-      for (size_t k = 0; k < N; ++k) off[k] += i * st[k][d];
-    }
-    for (size_t k = 0; k < N; ++k) off[k] += start * inner_strides[k];
-    body(off, std::min(run, inner - start), inner_strides);
-  });
 }
 
 // NaN-aware orderings in which NaN is the largest value. Both are strict weak
@@ -133,7 +80,7 @@ void CpuBackend::index_select(const Tensor& src, int64_t dim, const Tensor& inde
     using T = decltype(tag);
     const T* in = src.data<T>();
     T* out = dst.data<T>();
-    cpu::for_each_row<3>(dst.shape(), {&dst.strides(), &src_st, &pos_st}, [&](auto off, int64_t n, auto st) {
+    cpu::for_each_row<3>(dst.shape(), {dst.strides(), src_st, pos_st}, [&](auto off, int64_t n, auto st) {
       T* o = out + off[0];
       const T* x = in + off[1];
       if (st[2] == 0) {  // the run lies across dim: one source row, copied
@@ -164,7 +111,7 @@ void CpuBackend::gather(const Tensor& src, int64_t dim, const Tensor& index, con
       const T* in = src.data<T>();
       const I* ix = index.data<I>();
       T* out = dst.data<T>();
-      cpu::for_each_row<3>(dst.shape(), {&dst.strides(), &index.strides(), &src_st}, [&](auto off, int64_t n, auto st) {
+      cpu::for_each_row<3>(dst.shape(), {dst.strides(), index.strides(), src_st}, [&](auto off, int64_t n, auto st) {
         T* o = out + off[0];
         const I* p = ix + off[1];
         const T* x = in + off[2];
@@ -177,11 +124,7 @@ void CpuBackend::gather(const Tensor& src, int64_t dim, const Tensor& index, con
 void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) {
   // Positions across dim (index's shape without dim) are independent; along
   // dim the additions run in order, which keeps the result deterministic.
-  const Shape across = [&] {
-    Shape s = index.shape();
-    s.erase(s.begin() + dim);
-    return s;
-  }();
+  const Shape across = without(index.shape(), dim);
   const int64_t n = index.size(dim);
   const int64_t dst_dim_stride = dst.strides()[dim];
   const int64_t index_dim_stride = index.strides()[dim];
@@ -196,9 +139,9 @@ void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index
         T* out = dst.data<T>();
         const I* ix = index.data<I>();
         const T* in = src.data<T>();
-        for_each_run<3>(across,
-                        {without(dst.strides(), dim), without(index.strides(), dim), without(src.strides(), dim)}, n,
-                        [&](auto off, int64_t m, auto st) {
+        cpu::for_each_row<3>(
+            across, {without(dst.strides(), dim), without(index.strides(), dim), without(src.strides(), dim)},
+            [&](auto off, int64_t m, auto st) {
                           for (int64_t j = 0; j < n; ++j) {
                             T* o = out + off[0];
                             const I* p = ix + off[1] + j * index_dim_stride;
@@ -206,7 +149,7 @@ void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index
                             for (int64_t i = 0; i < m; ++i)
                               o[i * st[0] + int64_t(p[i * st[1]]) * dst_dim_stride] += x[i * st[2]];
                           }
-                        });
+                        }, n);
       });
     }
   });
@@ -216,11 +159,7 @@ void CpuBackend::index_add(const Tensor& dst, int64_t dim, const Tensor& index, 
   // As scatter_add, with one index per slice: slice j of src is added to
   // slice idx[j] of dst, slices in order, positions across dim in parallel.
   const std::vector<int64_t> idx = read_indices(index);
-  const Shape across = [&] {
-    Shape s = src.shape();
-    s.erase(s.begin() + dim);
-    return s;
-  }();
+  const Shape across = without(src.shape(), dim);
   const int64_t n = src.size(dim);
   const int64_t dst_dim_stride = dst.strides()[dim];
   const int64_t src_dim_stride = src.strides()[dim];
@@ -231,7 +170,7 @@ void CpuBackend::index_add(const Tensor& dst, int64_t dim, const Tensor& index, 
     } else {
       T* out = dst.data<T>();
       const T* in = src.data<T>();
-      for_each_run<2>(across, {without(dst.strides(), dim), without(src.strides(), dim)}, n,
+      cpu::for_each_row<2>(across, {without(dst.strides(), dim), without(src.strides(), dim)},
                       [&](auto off, int64_t m, auto st) {
                         for (int64_t j = 0; j < n; ++j) {
                           T* o = out + off[0] + idx[size_t(j)] * dst_dim_stride;
@@ -242,7 +181,7 @@ void CpuBackend::index_add(const Tensor& dst, int64_t dim, const Tensor& index, 
                             for (int64_t i = 0; i < m; ++i) o[i * st[0]] += x[i * st[1]];
                           }
                         }
-                      });
+                      }, n);
     }
   });
 }

@@ -9,7 +9,9 @@
 //
 // A body written as `for (i < n) out[i * s0] = f(in[i * s1])`, with a
 // separate branch for unit strides, lets the compiler vectorize it. Work is
-// split across OpenMP threads once it is large enough to pay for them.
+// split across OpenMP threads once it is large enough to pay for them; a body
+// that does more than one element's work per element (a scatter adds a whole
+// line along another dim) says how much with `cost_per_element`.
 #pragma once
 
 #include <omp.h>
@@ -29,7 +31,7 @@ template <size_t N>
 using Offsets = std::array<int64_t, N>;
 
 template <size_t N, class Body>
-void for_each_row(const Shape& shape, const std::array<const Strides*, N>& strides, Body&& body) {
+void for_each_row(const Shape& shape, const std::array<Strides, N>& strides, Body&& body, int64_t cost_per_element = 1) {
   int64_t total = numel(shape);
   if (total == 0) return;
 
@@ -41,13 +43,13 @@ void for_each_row(const Shape& shape, const std::array<const Strides*, N>& strid
     if (shape[d] == 1) continue;
     bool merge = !sizes.empty();
     for (size_t k = 0; k < N && merge; ++k)
-      merge = st[k].back() == (*strides[k])[d] * shape[d];
+      merge = st[k].back() == strides[k][d] * shape[d];
     if (merge) {
       sizes.back() *= shape[d];
-      for (size_t k = 0; k < N; ++k) st[k].back() = (*strides[k])[d];
+      for (size_t k = 0; k < N; ++k) st[k].back() = strides[k][d];
     } else {
       sizes.push_back(shape[d]);
-      for (size_t k = 0; k < N; ++k) st[k].push_back((*strides[k])[d]);
+      for (size_t k = 0; k < N; ++k) st[k].push_back(strides[k][d]);
     }
   }
   if (sizes.empty()) {  // a single element
@@ -60,13 +62,13 @@ void for_each_row(const Shape& shape, const std::array<const Strides*, N>& strid
   const int64_t rows = total / inner;
   // Long rows are cut into chunks so a single contiguous row still spreads
   // over the threads.
-  const int64_t chunk = std::min<int64_t>(inner, kParallelGrain);
+  const int64_t chunk = std::min<int64_t>(inner, std::max<int64_t>(kParallelGrain / cost_per_element, 1024));
   const int64_t chunks_per_row = (inner + chunk - 1) / chunk;
   const int64_t items = rows * chunks_per_row;
   Offsets<N> inner_strides;
   for (size_t k = 0; k < N; ++k) inner_strides[k] = st[k].back();
 
-#pragma omp parallel for schedule(static) if (total >= kParallelGrain && items > 1)
+#pragma omp parallel for schedule(static) if (total * cost_per_element >= kParallelGrain && items > 1)
   for (int64_t item = 0; item < items; ++item) {
     int64_t row = item / chunks_per_row, start = (item % chunks_per_row) * chunk;
     Offsets<N> off{};
