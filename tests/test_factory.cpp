@@ -338,7 +338,7 @@ TEST_CASE("random factories return contiguous tensors of the requested shape and
   }
 }
 
-TEST_CASE("rand and uniform stay in [low, high) with the right mean", "[factory]") {
+TEST_CASE("rand and uniform stay within low <= x < high with the right mean", "[factory]") {
   const int64_t n = 100000;
   for (DType dt : {DType::f32, DType::f64}) {
     INFO(dtype_name(dt));

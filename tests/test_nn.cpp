@@ -80,7 +80,7 @@ TEST_CASE("load_state_dict rejects missing, unexpected and mis-shaped entries an
   require_error([&] { m.load_state_dict(wrong_dtype); }, "f32");
 }
 
-TEST_CASE("train and eval reach submodules; zero_grad drops gradients", "[nn]") {
+TEST_CASE("train and eval reach submodules, and zero_grad drops gradients", "[nn]") {
   Tiny m;
   REQUIRE(m.norm->is_training());
   m.eval();

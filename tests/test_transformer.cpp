@@ -44,7 +44,7 @@ TEST_CASE("attention with one head equals softmax(QK^T/sqrt d) V through the pro
   require_close(mha.forward(x, x), expect, 1e-12, 1e-12);
 }
 
-TEST_CASE("causal attention ignores the future; padding masks keys", "[nn][attention]") {
+TEST_CASE("causal attention ignores the future, and padding masks keys", "[nn][attention]") {
   MultiHeadAttention mha(8, 2, 0.0, true, DType::f64);
   Tensor x = random_tensor({1, 5, 8}, DType::f64, 6);
   Tensor y = x.clone();
