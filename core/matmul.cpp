@@ -51,9 +51,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   // broadcast batch dims and reshaped back (vectors lose their added dim).
   return record("matmul", out, {a, b},
                 [a2 = save("matmul", a2), b2 = save("matmul", b2), sa = a.shape(), sb = b.shape(),
-                 need_a = a.requires_grad(), need_b = b.requires_grad()](const Tensor& g) -> Grads {
-                  Tensor g2 = sa.size() == 1 ? g.unsqueeze(-2) : g;
-                  if (sb.size() == 1) g2 = g2.unsqueeze(-1);
+                 matrix_shape = with(M, N), need_a = a.requires_grad(),
+                 need_b = b.requires_grad()](const Tensor& g) -> Grads {
+                  Tensor g2 = g.reshape(matrix_shape);  // give vectors back their dim
                   Tensor ga, gb;
                   if (need_a)
                     ga = sum_to(matmul(g2, b2.get().transpose(-1, -2)), a2.get().shape()).reshape(sa);
