@@ -2,6 +2,8 @@
 // closures run under NoGradGuard and are written with the same public ops.
 #include "core/elementwise.h"
 
+#include <cmath>
+
 #include "core/backend.h"
 #include "core/copy.h"
 #include "core/factory.h"
@@ -42,8 +44,14 @@ Tensor binary(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
 }
 
 // Scalar forms: the scalar becomes a 0-d tensor of the tensor's dtype and
-// broadcasts like any other operand.
-Tensor scalar_like(const Tensor& t, double v) { return scalar_tensor(v, t.dtype(), t.device()); }
+// broadcasts like any other operand. A fraction would be truncated for an
+// integer tensor (lt(i, 0.5) would compare with 0): refuse it instead.
+Tensor scalar_like(const char* op, const Tensor& t, double v) {
+  if (!is_floating(t.dtype()))
+    MOEGRAD_CHECK(v == std::trunc(v), op, "scalar ", v, " is not a whole number but the tensor is ",
+                  dtype_name(t.dtype()), "; cast the tensor to a floating dtype first");
+  return scalar_tensor(v, t.dtype(), t.device());
+}
 
 // A mask as 0/1 values of `like`'s dtype.
 Tensor as_values(const Tensor& mask, const Tensor& like) { return cast(mask, like.dtype()); }
@@ -188,18 +196,18 @@ Tensor extremum(const char* name, BinaryOp op, const Tensor& a, const Tensor& b)
 Tensor maximum(const Tensor& a, const Tensor& b) { return extremum("maximum", BinaryOp::maximum, a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", BinaryOp::minimum, a, b); }
 
-Tensor add(const Tensor& a, double b) { return add(a, scalar_like(a, b)); }
-Tensor sub(const Tensor& a, double b) { return sub(a, scalar_like(a, b)); }
-Tensor mul(const Tensor& a, double b) { return mul(a, scalar_like(a, b)); }
-Tensor div(const Tensor& a, double b) { return div(a, scalar_like(a, b)); }
-Tensor maximum(const Tensor& a, double b) { return maximum(a, scalar_like(a, b)); }
-Tensor minimum(const Tensor& a, double b) { return minimum(a, scalar_like(a, b)); }
+Tensor add(const Tensor& a, double b) { return add(a, scalar_like("add", a, b)); }
+Tensor sub(const Tensor& a, double b) { return sub(a, scalar_like("sub", a, b)); }
+Tensor mul(const Tensor& a, double b) { return mul(a, scalar_like("mul", a, b)); }
+Tensor div(const Tensor& a, double b) { return div(a, scalar_like("div", a, b)); }
+Tensor maximum(const Tensor& a, double b) { return maximum(a, scalar_like("maximum", a, b)); }
+Tensor minimum(const Tensor& a, double b) { return minimum(a, scalar_like("minimum", a, b)); }
 
 // ---- comparisons: masks, no gradient ----
 
 #define MOEGRAD_COMPARISON(name, op)                                                                \
   Tensor name(const Tensor& a, const Tensor& b) { return binary(#name, op, a, b); }                \
-  Tensor name(const Tensor& a, double b) { return binary(#name, op, a, scalar_like(a, b)); }
+  Tensor name(const Tensor& a, double b) { return binary(#name, op, a, scalar_like(#name, a, b)); }
 MOEGRAD_COMPARISON(eq, BinaryOp::eq)
 MOEGRAD_COMPARISON(ne, BinaryOp::ne)
 MOEGRAD_COMPARISON(lt, BinaryOp::lt)

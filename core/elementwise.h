@@ -3,7 +3,8 @@
 //
 // Differences from PyTorch, on purpose: binary ops need both operands to have
 // one dtype (no implicit promotion; cast with .to(dtype)), and `div` needs
-// floating operands. Scalar forms take the tensor's dtype.
+// floating operands. Scalar forms take the tensor's dtype; on an integer
+// tensor a scalar with a fraction is an error rather than silently truncated.
 #pragma once
 
 #include "core/tensor.h"

@@ -735,3 +735,12 @@ TEST_CASE("elementwise: where rejects a non-bool cond, mismatched dtypes and bad
   require_error([&] { moegrad::where(mask, a, random_tensor({3, 3}, DType::f32, 6)); }, "where");
   require_error([&] { moegrad::where(mask, random_tensor({2, 2}, DType::f32, 7), b); }, "where");
 }
+
+TEST_CASE("elementwise: scalar forms refuse a fraction on integer tensors instead of truncating it", "[elementwise]") {
+  Tensor i = from_vector<int32_t>({-1, 0, 3});
+  require_error([&] { lt(i, 0.5); }, "lt: scalar 0.5 is not a whole number");
+  require_error([&] { add(i, 2.7); }, "add");
+  REQUIRE(add(i, 2.0).to_vector<int32_t>() == std::vector<int32_t>{1, 2, 5});
+  REQUIRE(lt(i, 0.0).to_vector<bool>() == std::vector<bool>{true, false, false});
+  REQUIRE(add(from_vector<float>({1.f}), 0.5).item<float>() == 1.5f);
+}
