@@ -91,6 +91,20 @@ Tensor from_rows(const Rows& r, const Tensor& t) {
   return t.reshape(s).transpose(r.dim, -1).contiguous();
 }
 
+// gather and scatter_add pair each index element with an element of x: the
+// index has x's rank, fits inside x outside `dim`, and points inside x along
+// it. Returns the normalized dim.
+int64_t check_elementwise_index(const char* op, const Tensor& x, int64_t dim, const Tensor& index) {
+  MOEGRAD_CHECK(index.dim() == x.dim(), op, "index ", shape_str(index.shape()), " must have the rank of x ",
+                shape_str(x.shape()));
+  dim = normalize_dim(op, dim, x.dim());
+  for (int64_t d = 0; d < x.dim(); ++d)
+    MOEGRAD_CHECK(d == dim || index.size(d) <= x.size(d), op, "index ", shape_str(index.shape()), " is larger than x ",
+                  shape_str(x.shape()), " in dim ", d, " (expected at most ", x.size(d), ")");
+  check_index_range(op, index, x.size(dim));
+  return dim;
+}
+
 // What scatter_add and index_add both require of their operands.
 void check_add_operands(const char* op, const Tensor& x, const Tensor& index, const Tensor& src) {
   check_same_device(op, "x", x, "index", index);
@@ -133,13 +147,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_same_device(op, "x", x, "index", index);
   check_index_dtype(op, index);
   check_rank_at_least_1(op, x);
-  MOEGRAD_CHECK(index.dim() == x.dim(), op, "index ", shape_str(index.shape()), " must have the rank of x ",
-                shape_str(x.shape()));
-  dim = normalize_dim(op, dim, x.dim());
-  for (int64_t d = 0; d < x.dim(); ++d)
-    MOEGRAD_CHECK(d == dim || index.size(d) <= x.size(d), op, "index ", shape_str(index.shape()), " is larger than x ",
-                  shape_str(x.shape()), " in dim ", d, " (expected at most ", x.size(d), ")");
-  check_index_range(op, index, x.size(dim));
+  dim = check_elementwise_index(op, x, dim, index);
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
   if (out.numel() > 0) backend(x.device()).gather(x, dim, index, out);
   return record(op, out, {x}, [index = save(op, index), shape = x.shape(), dim](const Tensor& g) -> Grads {
@@ -152,13 +160,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   check_add_operands(op, x, index, src);
   MOEGRAD_CHECK(index.shape() == src.shape(), op, "index ", shape_str(index.shape()), " and src ",
                 shape_str(src.shape()), " must have one shape");
-  MOEGRAD_CHECK(index.dim() == x.dim(), op, "index ", shape_str(index.shape()), " must have the rank of x ",
-                shape_str(x.shape()));
-  dim = normalize_dim(op, dim, x.dim());
-  for (int64_t d = 0; d < x.dim(); ++d)
-    MOEGRAD_CHECK(d == dim || index.size(d) <= x.size(d), op, "index ", shape_str(index.shape()), " is larger than x ",
-                  shape_str(x.shape()), " in dim ", d, " (expected at most ", x.size(d), ")");
-  check_index_range(op, index, x.size(dim));
+  dim = check_elementwise_index(op, x, dim, index);
   Tensor out = x.detach().clone();
   if (index.numel() > 0) backend(x.device()).scatter_add(out, dim, index, src);
   return record(op, out, {x, src}, [index = save(op, index), dim](const Tensor& g) -> Grads {
