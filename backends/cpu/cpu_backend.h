@@ -4,6 +4,9 @@
 // factory.cpp), next to the core header with the same stem.
 #pragma once
 
+#include <map>
+#include <mutex>
+
 #include "core/backend.h"
 
 namespace moegrad {
@@ -14,6 +17,12 @@ class CpuBackend final : public Backend {
   void deallocate(void* ptr, size_t nbytes) override;
   void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
   void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
+
+  // Freed blocks of 64 KiB and more are kept (up to kMaxCachedBytes in all)
+  // and handed out again for a request of the same rounded size.
+  static constexpr size_t kMaxCachedBytes = size_t(2) << 30;
+  size_t cached_bytes() const;
+  void empty_cache();  // returns every cached block to the system
 
   void fill(const Tensor& dst, double value) override;
   void copy(const Tensor& src, const Tensor& dst) override;
@@ -39,6 +48,11 @@ class CpuBackend final : public Backend {
             const Tensor& indices) override;
   void sort(const Tensor& src, bool descending, const Tensor& values, const Tensor& indices) override;
   void bincount(const Tensor& index, const Tensor& dst) override;
+
+ private:
+  mutable std::mutex cache_mutex_;
+  std::multimap<size_t, void*> cache_;  // rounded size -> free block
+  size_t cached_bytes_ = 0;
 };
 
 }  // namespace moegrad
