@@ -53,7 +53,8 @@ void print_info() {
             << "; MOEGRAD_BLAS_CORE=auto|keep|NAME chooses)\n"
             << "  BLAS threads: " << blas_num_threads() << "\n"
             << "  OMP threads:  " << omp_max_threads() << "\n"
-            << "  CUDA:         " << (cuda_is_available() ? "available" : "not available") << "\n";
+            << "  CUDA:         " << cuda_device_count() << " GPU(s) visible; tensors on the GPU "
+            << (cuda_is_available() ? "available" : "not in this build yet") << "\n";
 }
 
 // A toy router: what an MoE layer's first step computes, from the core ops.

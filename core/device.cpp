@@ -4,9 +4,6 @@
 
 namespace moegrad {
 
-#ifdef MOEGRAD_WITH_CUDA
-int cuda_device_count();  // backends/cuda/device.cu
-#endif
 
 std::string Device::str() const {
   return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
@@ -21,12 +18,12 @@ Device parse_device(const std::string& s) {
   detail::fail("device", "unknown device '", s, "' (expected cpu, cuda or cuda:N)");
 }
 
-bool cuda_is_available() {
-#ifdef MOEGRAD_WITH_CUDA
-  return cuda_device_count() > 0;
-#else
-  return false;
+#ifndef MOEGRAD_WITH_CUDA
+int cuda_device_count() { return 0; }  // with CUDA: backends/cuda/device.cpp
 #endif
-}
+
+// Turns true with the CUDA tensor backend (backends/cuda), together with
+// core/backend.cpp's dispatch to it.
+bool cuda_is_available() { return false; }
 
 }  // namespace moegrad

@@ -27,7 +27,11 @@ inline std::ostream& operator<<(std::ostream& os, const Device& d) { return os <
 // Parses "cpu", "cuda", "cuda:1"; throws moegrad::Error otherwise.
 Device parse_device(const std::string& s);
 
-// True when this build has the CUDA backend and a GPU is visible.
+// GPUs the CUDA runtime sees; 0 in a build without CUDA or without a driver.
+int cuda_device_count();
+// True when tensors can live on a GPU: this build has the CUDA tensor backend
+// and a GPU is visible. CUDA tests skip unless it is true. (The tensor
+// backend is not written yet, so for now this is false even with a GPU.)
 bool cuda_is_available();
 
 }  // namespace moegrad

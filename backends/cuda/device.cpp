@@ -3,6 +3,8 @@
 // so CUDA tests can skip cleanly where there is none.
 #include <cuda_runtime.h>
 
+#include "core/device.h"
+
 namespace moegrad {
 
 int cuda_device_count() {
