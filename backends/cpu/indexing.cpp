@@ -142,14 +142,14 @@ void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index
         cpu::for_each_row<3>(
             across, {without(dst.strides(), dim), without(index.strides(), dim), without(src.strides(), dim)},
             [&](auto off, int64_t m, auto st) {
-                          for (int64_t j = 0; j < n; ++j) {
-                            T* o = out + off[0];
-                            const I* p = ix + off[1] + j * index_dim_stride;
-                            const T* x = in + off[2] + j * src_dim_stride;
-                            for (int64_t i = 0; i < m; ++i)
-                              o[i * st[0] + int64_t(p[i * st[1]]) * dst_dim_stride] += x[i * st[2]];
-                          }
-                        }, n);
+              for (int64_t j = 0; j < n; ++j) {
+                T* o = out + off[0];
+                const I* p = ix + off[1] + j * index_dim_stride;
+                const T* x = in + off[2] + j * src_dim_stride;
+                for (int64_t i = 0; i < m; ++i) o[i * st[0] + int64_t(p[i * st[1]]) * dst_dim_stride] += x[i * st[2]];
+              }
+            },
+            n);
       });
     }
   });
@@ -170,18 +170,20 @@ void CpuBackend::index_add(const Tensor& dst, int64_t dim, const Tensor& index, 
     } else {
       T* out = dst.data<T>();
       const T* in = src.data<T>();
-      cpu::for_each_row<2>(across, {without(dst.strides(), dim), without(src.strides(), dim)},
-                      [&](auto off, int64_t m, auto st) {
-                        for (int64_t j = 0; j < n; ++j) {
-                          T* o = out + off[0] + idx[size_t(j)] * dst_dim_stride;
-                          const T* x = in + off[1] + j * src_dim_stride;
-                          if (st[0] == 1 && st[1] == 1) {
-                            for (int64_t i = 0; i < m; ++i) o[i] += x[i];
-                          } else {
-                            for (int64_t i = 0; i < m; ++i) o[i * st[0]] += x[i * st[1]];
-                          }
-                        }
-                      }, n);
+      cpu::for_each_row<2>(
+          across, {without(dst.strides(), dim), without(src.strides(), dim)},
+          [&](auto off, int64_t m, auto st) {
+            for (int64_t j = 0; j < n; ++j) {
+              T* o = out + off[0] + idx[size_t(j)] * dst_dim_stride;
+              const T* x = in + off[1] + j * src_dim_stride;
+              if (st[0] == 1 && st[1] == 1) {
+                for (int64_t i = 0; i < m; ++i) o[i] += x[i];
+              } else {
+                for (int64_t i = 0; i < m; ++i) o[i * st[0]] += x[i * st[1]];
+              }
+            }
+          },
+          n);
     }
   });
 }
