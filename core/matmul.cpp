@@ -4,6 +4,7 @@
 
 #include "core/backend.h"
 #include "core/copy.h"
+#include "core/factory.h"
 #include "core/graph.h"
 
 namespace moegrad {
@@ -60,6 +61,65 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                   if (need_b)
                     gb = sum_to(matmul(a2.get().transpose(-1, -2), g2), b2.get().shape()).reshape(sb);
                   return {ga, gb};
+                });
+}
+
+namespace {
+
+// dst[g] = a_g^T @ b_g for each group g of rows: the weight gradient of
+// grouped_matmul, one GEMM per non-empty group; empty groups stay zero.
+Tensor grouped_outer(const Tensor& a, const Tensor& b, const std::vector<int64_t>& offsets) {
+  int64_t groups = int64_t(offsets.size()) - 1;
+  Tensor dst = zeros({groups, a.size(1), b.size(1)}, a.dtype(), a.device());
+  for (int64_t g = 0; g < groups; ++g) {
+    int64_t rows = offsets[size_t(g) + 1] - offsets[size_t(g)];
+    if (rows == 0 || dst.numel() == 0) continue;
+    backend(a.device()).matmul(a.narrow(0, offsets[size_t(g)], rows).t().unsqueeze(0),
+                               b.narrow(0, offsets[size_t(g)], rows).unsqueeze(0), dst.select(0, g).unsqueeze(0));
+  }
+  return dst;
+}
+
+}  // namespace
+
+Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& offsets) {
+  const char* op = "grouped_matmul";
+  MOEGRAD_CHECK(x.dim() == 2 && w.dim() == 3, op, "expected x [S, K] and w [G, K, N], got ", shape_str(x.shape()),
+                " and ", shape_str(w.shape()));
+  MOEGRAD_CHECK(x.device() == w.device(), op, "operands on different devices: ", x.device(), " and ", w.device());
+  MOEGRAD_CHECK(x.dtype() == w.dtype() && is_floating(x.dtype()), op, "x ", dtype_name(x.dtype()), " and w ",
+                dtype_name(w.dtype()), ": expected one floating dtype (f32 or f64)");
+  MOEGRAD_CHECK(x.size(1) == w.size(1), op, shape_str(x.shape()), " @ ", shape_str(w.shape()), ": inner dims ",
+                x.size(1), " != ", w.size(1));
+  MOEGRAD_CHECK(int64_t(offsets.size()) == w.size(0) + 1, op, "offsets has ", offsets.size(),
+                " entries; expected groups + 1 = ", w.size(0) + 1);
+  MOEGRAD_CHECK(offsets.front() == 0 && offsets.back() == x.size(0), op, "offsets must run from 0 to the ",
+                x.size(0), " rows of x, got ", offsets.front(), " .. ", offsets.back());
+  for (size_t g = 0; g + 1 < offsets.size(); ++g)
+    MOEGRAD_CHECK(offsets[g] <= offsets[g + 1], op, "offsets must not decrease: offsets[", g, "] = ", offsets[g],
+                  " > offsets[", g + 1, "] = ", offsets[g + 1]);
+  MOEGRAD_CHECK(x.size(0) < INT_MAX && w.size(1) < INT_MAX && w.size(2) < INT_MAX, op, shape_str(x.shape()), " @ ",
+                shape_str(w.shape()), ": a matrix dim exceeds BLAS's 32-bit sizes");
+
+  Tensor xd = x.detach(), wd = w.detach();
+  Tensor out = Tensor::empty({x.size(0), w.size(2)}, x.dtype(), x.device());
+  if (w.size(1) == 0) fill_(out, 0);
+  for (int64_t g = 0; g < w.size(0) && w.size(1) > 0; ++g) {
+    int64_t rows = offsets[size_t(g) + 1] - offsets[size_t(g)];
+    if (rows == 0 || w.size(2) == 0) continue;
+    backend(x.device()).matmul(xd.narrow(0, offsets[size_t(g)], rows).unsqueeze(0), wd.select(0, g).unsqueeze(0),
+                               out.narrow(0, offsets[size_t(g)], rows).unsqueeze(0));
+  }
+
+  // Per group, as for matmul: dx_g = dy_g @ w[g]^T (itself a grouped matmul)
+  // and dw[g] = x_g^T @ dy_g.
+  return record(op, out, {x, w},
+                [xs = save(op, xd), ws = save(op, wd), offsets, need_x = x.requires_grad(),
+                 need_w = w.requires_grad()](const Tensor& g) -> Grads {
+                  Tensor gx, gw;
+                  if (need_x) gx = grouped_matmul(g, ws.get().transpose(1, 2), offsets);
+                  if (need_w) gw = grouped_outer(xs.get(), g, offsets);
+                  return {gx, gw};
                 });
 }
 

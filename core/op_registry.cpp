@@ -17,7 +17,7 @@ const std::vector<OpInfo>& op_registry() {
       {"sum", true}, {"mean", true}, {"var", true}, {"amax", true}, {"amin", true}, {"logsumexp", true},
       {"softmax", true}, {"log_softmax", true}, {"cumsum", true}, {"argmax", false}, {"argmin", false},
       // core/matmul.h
-      {"matmul", true},
+      {"matmul", true}, {"grouped_matmul", true},
       // core/indexing.h
       {"index_select", true}, {"gather", true}, {"scatter_add", true}, {"index_add", true}, {"embedding", true},
       {"topk", true}, {"sort", true}, {"argsort", false}, {"bincount", false},

@@ -48,6 +48,9 @@ class Module {
 
   void zero_grad();  // drops every parameter's gradient
 
+  // Direct submodules, in registration order, with their names.
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+
  protected:
   // Registers a parameter (made a leaf that requires grad) and returns it.
   Tensor register_parameter(const std::string& name, Tensor value);

@@ -1,0 +1,47 @@
+// What every MoE layer (MoE, MHMoE, Thor) has in common, and the helpers
+// that work on a whole model: summing the aux losses, collecting routing
+// stats, and placing MoE layers in every n-th transformer block.
+//
+//   DecoderLM model(config, moe_every(2, dense_ffn(config), [&](int64_t) {
+//     return std::make_shared<MoE>(moe_config);
+//   }));
+//   Tensor loss = add(cross_entropy(model.forward(ids), targets), total_aux_loss(model));
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "moe/metrics.h"
+#include "nn/transformer.h"
+
+namespace moegrad {
+
+class MoeLayer : public FfnLayer {
+ public:
+  // The weighted auxiliary loss of the last forward call (0-d, in the graph;
+  // zero for THOR). Undefined before the first call.
+  const Tensor& aux_loss() const { return aux_loss_; }
+  // Routing stats of the last forward call.
+  const RoutingStats& last_stats() const { return last_stats_; }
+
+ protected:
+  // forward() is const, as every layer's; what it leaves behind for the
+  // training loop to read is a cache, hence mutable.
+  mutable Tensor aux_loss_;
+  mutable RoutingStats last_stats_;
+};
+
+// Every MoE layer of a model, depth-first in registration order (an MoE
+// layer's own submodules are not searched: MH-MoE's inner MoE is part of it).
+std::vector<std::shared_ptr<MoeLayer>> moe_layers(const Module& model);
+// Sum of the aux losses of the last forward call of every MoE layer: a 0-d
+// tensor (zero, of the model's dtype, when there are none).
+Tensor total_aux_loss(const Module& model);
+// The last call's routing stats of every MoE layer, in moe_layers' order.
+std::vector<RoutingStats> routing_stats(const Module& model);
+
+// Block i gets moe(i) when (i + 1) % n == 0, else dense(i): with n = 2 the
+// second, fourth, ... blocks are MoE, as in torchscale (moe_freq) and both papers.
+FfnFactory moe_every(int64_t n, FfnFactory dense, FfnFactory moe);
+
+}  // namespace moegrad
