@@ -1,6 +1,8 @@
-// The knobs of a sparse MoE layer (SMoE and MH-MoE), in one place. Defaults
-// follow the X-MoE baseline of the MH-MoE paper's code base (torchscale):
-// top-2 routing, a linear gate, balance loss weight 0.01.
+// The knobs of a sparse MoE layer (SMoE and MH-MoE), in one place. Defaults:
+// top-2 routing with a plain linear gate and balance loss weight 0.01, as in
+// the papers' baselines; every choice torchscale makes differently (X-MoE
+// gate, 'random' second-expert policy, renormalized top-2 gates, its capacity
+// rule) is a field here, and docs/moe.md lists them side by side.
 #pragma once
 
 #include <cstdint>

@@ -6,8 +6,11 @@
 // expert's units form one contiguous block of "slots":
 //
 //   choices  unit 0 -> {2, 0}, unit 1 -> {0, 1}, unit 2 -> {2, 1}   (k = 2)
-//   slots    [ 0: unit 0 | 1: unit 1 | 2: unit 2 | 3: unit 1 | 4: unit 0 | 5: unit 2 ]
-//              expert 0    expert 0   expert 1    expert 1    expert 2     expert 2
+//   slots    [ 0: unit 1 | 1: unit 0 | 2: unit 1 | 3: unit 2 | 4: unit 0 | 5: unit 2 ]
+//              expert 0    expert 0    expert 1    expert 1    expert 2    expert 2
+//
+// (Inside a block, slots follow the priority order described under Capacity
+// below: unit 1 chose expert 0 first, unit 0 only second.)
 //
 // Then
 //   dispatch(x, plan)       gathers the units into slot order    [N, d] -> [S, d]

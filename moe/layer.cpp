@@ -40,10 +40,12 @@ std::vector<RoutingStats> routing_stats(const Module& model) {
   return out;
 }
 
-FfnFactory moe_every(int64_t n, FfnFactory dense, FfnFactory moe) {
+FfnFactory moe_every(int64_t n, FfnFactory dense, FfnFactory moe, int64_t offset) {
   MOEGRAD_CHECK(n >= 1, "moe_every", "n must be >= 1, got ", n);
+  if (offset < 0) offset = n - 1;
+  MOEGRAD_CHECK(offset < n, "moe_every", "offset must be in [0, n = ", n, "), got ", offset);
   MOEGRAD_CHECK(dense && moe, "moe_every", "both factories must be set");
-  return [n, dense, moe](int64_t layer) { return (layer + 1) % n == 0 ? moe(layer) : dense(layer); };
+  return [n, offset, dense, moe](int64_t layer) { return layer % n == offset ? moe(layer) : dense(layer); };
 }
 
 }  // namespace moegrad

@@ -40,8 +40,10 @@ Tensor total_aux_loss(const Module& model);
 // The last call's routing stats of every MoE layer, in moe_layers' order.
 std::vector<RoutingStats> routing_stats(const Module& model);
 
-// Block i gets moe(i) when (i + 1) % n == 0, else dense(i): with n = 2 the
-// second, fourth, ... blocks are MoE, as in torchscale (moe_freq) and both papers.
-FfnFactory moe_every(int64_t n, FfnFactory dense, FfnFactory moe);
+// Block i gets moe(i) when i % n == offset, else dense(i). The default
+// offset n - 1 makes the n-th, 2n-th, ... blocks MoE, as torchscale's
+// moe_freq (the MH-MoE code); THOR's released code uses offset 0 (blocks
+// 0, 2, 4, ... for n = 2).
+FfnFactory moe_every(int64_t n, FfnFactory dense, FfnFactory moe, int64_t offset = -1);
 
 }  // namespace moegrad

@@ -22,7 +22,7 @@ namespace moegrad {
 
 class MoE : public MoeLayer {
  public:
-  explicit MoE(const MoEConfig& config);  // config.heads is ignored here
+  explicit MoE(const MoEConfig& config);  // config.heads is MHMoE's: MoE only validates it
   Tensor forward(const Tensor& x) const override;  // [..., dim] -> [..., dim]
   // x [N, dim] routing units that came from `tokens` tokens (MH-MoE passes
   // its sub-tokens: N = tokens * h). Returns [N, dim].

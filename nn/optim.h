@@ -23,8 +23,10 @@
 // A parameter whose grad() is undefined is skipped, as in PyTorch: its value
 // and its state stay as they are. State is created lazily at a parameter's
 // first update, so Adam's bias correction counts the updates of each
-// parameter (its own "i.step"), as torch does — it matters for MoE experts
-// that receive no tokens in some steps.
+// parameter (its own "i.step"), as torch does. (moegrad's MoE layers stack
+// their experts into one tensor, so an expert without tokens gets a zero
+// slice of a gradient, and Adam's moments and weight decay still move it,
+// as they would in PyTorch's grouped-GEMM MoE layers.)
 #pragma once
 
 #include <cstdint>

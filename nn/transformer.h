@@ -2,7 +2,8 @@
 // feed-forward slot takes any FfnLayer (dense or MoE), a decoder-only
 // language model, and an encoder-decoder model for translation.
 //
-// Pre-norm block (as GPT-2 and the MH-MoE/THOR code bases):
+// Pre-norm block (as GPT-2 and the MH-MoE code base; THOR's fairseq setup is
+// post-norm, which this block does not offer yet):
 //   x = x + SelfAttn(LN(x));  [x = x + CrossAttn(LN(x), memory)];  x = x + FFN(LN(x))
 #pragma once
 
