@@ -12,8 +12,7 @@ namespace moegrad {
 Tensor matmul(const Tensor& a, const Tensor& b) {
   MOEGRAD_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", shape_str(a.shape()), " @ ", shape_str(b.shape()),
                 ": both operands need at least one dim");
-  MOEGRAD_CHECK(a.device() == b.device(), "matmul", "operands on different devices: ", a.device(), " and ",
-                b.device());
+  MOEGRAD_CHECK(a.device() == b.device(), "matmul", "operands on different devices: ", a.device(), " and ", b.device());
   MOEGRAD_CHECK(a.dtype() == b.dtype() && is_floating(a.dtype()), "matmul", shape_str(a.shape()), " ",
                 dtype_name(a.dtype()), " @ ", shape_str(b.shape()), " ", dtype_name(b.dtype()),
                 ": expected one floating dtype (f32 or f64)");
@@ -24,8 +23,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   int64_t M = a2.size(-2), K = a2.size(-1), N = b2.size(-1);
   MOEGRAD_CHECK(K == b2.size(-2), "matmul", shape_str(a.shape()), " @ ", shape_str(b.shape()), ": inner dims ", K,
                 " != ", b2.size(-2));
-  MOEGRAD_CHECK(M < INT_MAX && N < INT_MAX && K < INT_MAX, "matmul", shape_str(a.shape()), " @ ",
-                shape_str(b.shape()), ": a matrix dim exceeds BLAS's 32-bit sizes");
+  MOEGRAD_CHECK(M < INT_MAX && N < INT_MAX && K < INT_MAX, "matmul", shape_str(a.shape()), " @ ", shape_str(b.shape()),
+                ": a matrix dim exceeds BLAS's 32-bit sizes");
 
   Shape batch = broadcast_shapes("matmul", Shape(a2.shape().begin(), a2.shape().end() - 2),
                                  Shape(b2.shape().begin(), b2.shape().end() - 2));
@@ -41,8 +40,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (K == 0) {
       fill_(out, 0);
     } else {
-      backend(a.device()).matmul(a2.expand(with(M, K)).reshape({B, M, K}), b2.expand(with(K, N)).reshape({B, K, N}),
-                                 out.view({B, M, N}));
+      backend(a.device())
+          .matmul(a2.expand(with(M, K)).reshape({B, M, K}), b2.expand(with(K, N)).reshape({B, K, N}),
+                  out.view({B, M, N}));
     }
   }
   if (a.dim() == 1) out = out.squeeze(-2);
@@ -50,18 +50,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
   // dA = dC @ B^T and dB = A^T @ dC on the matrix forms, then summed over
   // broadcast batch dims and reshaped back (vectors lose their added dim).
-  return record("matmul", out, {a, b},
-                [a2 = save("matmul", a2), b2 = save("matmul", b2), sa = a.shape(), sb = b.shape(),
-                 matrix_shape = with(M, N), need_a = a.requires_grad(),
-                 need_b = b.requires_grad()](const Tensor& g) -> Grads {
-                  Tensor g2 = g.reshape(matrix_shape);  // give vectors back their dim
-                  Tensor ga, gb;
-                  if (need_a)
-                    ga = sum_to(matmul(g2, b2.get().transpose(-1, -2)), a2.get().shape()).reshape(sa);
-                  if (need_b)
-                    gb = sum_to(matmul(a2.get().transpose(-1, -2), g2), b2.get().shape()).reshape(sb);
-                  return {ga, gb};
-                });
+  return record(
+      "matmul", out, {a, b},
+      [a2 = save("matmul", a2), b2 = save("matmul", b2), sa = a.shape(), sb = b.shape(), matrix_shape = with(M, N),
+       need_a = a.requires_grad(), need_b = b.requires_grad()](const Tensor& g) -> Grads {
+        Tensor g2 = g.reshape(matrix_shape);  // give vectors back their dim
+        Tensor ga, gb;
+        if (need_a) ga = sum_to(matmul(g2, b2.get().transpose(-1, -2)), a2.get().shape()).reshape(sa);
+        if (need_b) gb = sum_to(matmul(a2.get().transpose(-1, -2), g2), b2.get().shape()).reshape(sb);
+        return {ga, gb};
+      });
 }
 
 namespace {
@@ -74,8 +72,9 @@ Tensor grouped_outer(const Tensor& a, const Tensor& b, const std::vector<int64_t
   for (int64_t g = 0; g < groups; ++g) {
     int64_t rows = offsets[size_t(g) + 1] - offsets[size_t(g)];
     if (rows == 0 || dst.numel() == 0) continue;
-    backend(a.device()).matmul(a.narrow(0, offsets[size_t(g)], rows).t().unsqueeze(0),
-                               b.narrow(0, offsets[size_t(g)], rows).unsqueeze(0), dst.select(0, g).unsqueeze(0));
+    backend(a.device())
+        .matmul(a.narrow(0, offsets[size_t(g)], rows).t().unsqueeze(0),
+                b.narrow(0, offsets[size_t(g)], rows).unsqueeze(0), dst.select(0, g).unsqueeze(0));
   }
   return dst;
 }
@@ -93,8 +92,8 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
                 x.size(1), " != ", w.size(1));
   MOEGRAD_CHECK(int64_t(offsets.size()) == w.size(0) + 1, op, "offsets has ", offsets.size(),
                 " entries; expected groups + 1 = ", w.size(0) + 1);
-  MOEGRAD_CHECK(offsets.front() == 0 && offsets.back() == x.size(0), op, "offsets must run from 0 to the ",
-                x.size(0), " rows of x, got ", offsets.front(), " .. ", offsets.back());
+  MOEGRAD_CHECK(offsets.front() == 0 && offsets.back() == x.size(0), op, "offsets must run from 0 to the ", x.size(0),
+                " rows of x, got ", offsets.front(), " .. ", offsets.back());
   for (size_t g = 0; g + 1 < offsets.size(); ++g)
     MOEGRAD_CHECK(offsets[g] <= offsets[g + 1], op, "offsets must not decrease: offsets[", g, "] = ", offsets[g],
                   " > offsets[", g + 1, "] = ", offsets[g + 1]);
@@ -107,8 +106,9 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_
   for (int64_t g = 0; g < w.size(0) && w.size(1) > 0; ++g) {
     int64_t rows = offsets[size_t(g) + 1] - offsets[size_t(g)];
     if (rows == 0 || w.size(2) == 0) continue;
-    backend(x.device()).matmul(xd.narrow(0, offsets[size_t(g)], rows).unsqueeze(0), wd.select(0, g).unsqueeze(0),
-                               out.narrow(0, offsets[size_t(g)], rows).unsqueeze(0));
+    backend(x.device())
+        .matmul(xd.narrow(0, offsets[size_t(g)], rows).unsqueeze(0), wd.select(0, g).unsqueeze(0),
+                out.narrow(0, offsets[size_t(g)], rows).unsqueeze(0));
   }
 
   // Per group, as for matmul: dx_g = dy_g @ w[g]^T (itself a grouped matmul)

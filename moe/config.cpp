@@ -15,8 +15,8 @@ void check_config(const char* op, const MoEConfig& c) {
   MOEGRAD_CHECK(c.heads >= 1 && c.dim % c.heads == 0, op, "heads must be >= 1 and divide dim = ", c.dim, ", got ",
                 c.heads);
   MOEGRAD_CHECK(c.gate != GateKind::xmoe || c.xmoe_dim >= 1, op, "xmoe_dim must be >= 1, got ", c.xmoe_dim);
-  MOEGRAD_CHECK(std::isfinite(c.xmoe_temperature) && c.xmoe_temperature > 0, op,
-                "xmoe_temperature must be > 0, got ", c.xmoe_temperature);
+  MOEGRAD_CHECK(std::isfinite(c.xmoe_temperature) && c.xmoe_temperature > 0, op, "xmoe_temperature must be > 0, got ",
+                c.xmoe_temperature);
   MOEGRAD_CHECK(c.second_expert == SecondExpertPolicy::all || c.top_k == 2, op,
                 "a second-expert policy other than 'all' needs top_k = 2, got top_k = ", c.top_k);
   for (double f : {c.capacity_factor, c.eval_capacity_factor})

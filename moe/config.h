@@ -26,11 +26,11 @@ enum class GateKind { linear, xmoe };
 enum class SecondExpertPolicy { all, sampling, random };
 
 struct MoEConfig {
-  int64_t dim = 128;          // model features per token
-  int64_t hidden = 512;       // each expert's FFN hidden size
-  int64_t num_experts = 8;    // E
-  int64_t top_k = 2;          // experts per routing unit, 1 <= k <= E
-  int64_t heads = 1;          // MH-MoE sub-tokens per token (dim % heads == 0); 1 for SMoE
+  int64_t dim = 128;                               // model features per token
+  int64_t hidden = 512;                            // each expert's FFN hidden size
+  int64_t num_experts = 8;                         // E
+  int64_t top_k = 2;                               // experts per routing unit, 1 <= k <= E
+  int64_t heads = 1;                               // MH-MoE sub-tokens per token (dim % heads == 0); 1 for SMoE
   FfnActivation activation = FfnActivation::gelu;  // expert FFN: gelu (2 matrices) or swiglu (3)
   bool expert_bias = false;
 

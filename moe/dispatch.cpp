@@ -18,10 +18,12 @@ int64_t DispatchPlan::dropped() const {
 int64_t expert_capacity(double capacity_factor, int64_t units, int64_t k, int64_t num_experts) {
   MOEGRAD_CHECK(std::isfinite(capacity_factor) && capacity_factor >= 0, "expert_capacity",
                 "capacity factor must be finite and >= 0 (0 = no limit), got ", capacity_factor);
-  MOEGRAD_CHECK(num_experts >= 1 && k >= 1 && units >= 0, "expert_capacity", "need E >= 1, k >= 1, N >= 0; got E = ",
-                num_experts, ", k = ", k, ", N = ", units);
+  MOEGRAD_CHECK(num_experts >= 1 && k >= 1 && units >= 0, "expert_capacity",
+                "need E >= 1, k >= 1, N >= 0; got E = ", num_experts, ", k = ", k, ", N = ", units);
   if (capacity_factor == 0) return -1;
-  double c = std::ceil(capacity_factor * double(k) * double(units) / double(num_experts));
+  // The tolerance keeps float noise from adding a slot: 1.1 * 2 * 100 / 4 is
+  // 55.00000000000001 in doubles, and the intended capacity is 55.
+  double c = std::ceil(capacity_factor * double(k) * double(units) / double(num_experts) - 1e-9);
   return std::max<int64_t>(1, int64_t(c));
 }
 
@@ -92,8 +94,8 @@ Tensor combine(const Tensor& y, const Tensor& gates, const DispatchPlan& plan) {
                 ", got ", shape_str(y.shape()));
   MOEGRAD_CHECK(gates.dim() == 2 && gates.size(0) == plan.units && gates.size(1) == plan.k, op, "gates must be [",
                 plan.units, ", ", plan.k, "], got ", shape_str(gates.shape()));
-  MOEGRAD_CHECK(gates.dtype() == y.dtype(), op, "gates ", dtype_name(gates.dtype()), " and y ",
-                dtype_name(y.dtype()), " must share a dtype");
+  MOEGRAD_CHECK(gates.dtype() == y.dtype(), op, "gates ", dtype_name(gates.dtype()), " and y ", dtype_name(y.dtype()),
+                " must share a dtype");
   // Each slot's gate, then its weighted output added into its unit. The
   // three ops' backwards are exactly the formulas in the header: index_add's
   // gathers dout by unit, mul's scales it by the gate (dy) and dots it with

@@ -56,7 +56,7 @@ int64_t expert_capacity(double capacity_factor, int64_t units, int64_t k, int64_
 
 // Plans the dispatch of experts [N, k] (i32 or i64; read on the host): each
 // entry is an expert id in [0, E), or -1 for "no choice" (e.g. a second
-// expert the router decided not to use). capacity < 0 means no limit.
+// expert the router decided not to use). capacity < 0 means no limit (0 drops every choice).
 // The plan's tensors go to `device`.
 DispatchPlan make_plan(const Tensor& experts, int64_t num_experts, int64_t capacity = -1,
                        Device device = Device::cpu());

@@ -11,8 +11,8 @@ namespace moegrad {
 
 Experts::Experts(int64_t E, int64_t d, int64_t f, FfnActivation act, bool bias, DType dtype)
     : num_experts(E), dim(d), hidden(f), activation(act) {
-  MOEGRAD_CHECK(E >= 1 && d >= 1 && f >= 1, "Experts", "need num_experts, dim and hidden >= 1, got ", E, ", ", d,
-                ", ", f);
+  MOEGRAD_CHECK(E >= 1 && d >= 1 && f >= 1, "Experts", "need num_experts, dim and hidden >= 1, got ", E, ", ", d, ", ",
+                f);
   auto param = [&](const char* name, Shape shape, int64_t fan_in) {
     Tensor p = register_parameter(name, Tensor::empty(shape, dtype));
     double bound = 1.0 / std::sqrt(double(fan_in));

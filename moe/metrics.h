@@ -22,9 +22,9 @@ namespace moegrad {
 struct DispatchPlan;
 
 struct RoutingStats {
-  int64_t calls = 0;   // forward calls merged in
-  int64_t tokens = 0;  // tokens seen
-  int64_t units = 0;   // routing units seen (tokens * h for MH-MoE)
+  int64_t calls = 0;            // forward calls merged in
+  int64_t tokens = 0;           // tokens seen
+  int64_t units = 0;            // routing units seen (tokens * h for MH-MoE)
   std::vector<int64_t> routed;  // per expert: choices naming it, before dropping
   std::vector<int64_t> kept;    // per expert: choices it processed
   double entropy_sum = 0;       // sum over units of the router's entropy (nats); 0 without a router

@@ -8,8 +8,8 @@
 namespace moegrad {
 
 namespace {
-MoEConfig subtoken_config(const MoEConfig& c) {
-  check_config("MHMoE", c);
+MoEConfig subtoken_config(const char* op, const MoEConfig& c) {
+  check_config(op, c);
   MoEConfig sub = c;
   sub.dim = c.dim / c.heads;
   sub.heads = 1;
@@ -18,7 +18,7 @@ MoEConfig subtoken_config(const MoEConfig& c) {
 }  // namespace
 
 MHMoE::MHMoE(const MoEConfig& c) : config(c) {
-  MoEConfig sub = subtoken_config(c);
+  MoEConfig sub = subtoken_config("MHMoE", c);
   multi_head = register_module("multi_head", std::make_shared<Linear>(c.dim, c.dim, true, c.dtype));
   moe = register_module("moe", std::make_shared<MoE>(sub));
   merge = register_module("merge", std::make_shared<Linear>(c.dim, c.dim, true, c.dtype));
@@ -71,7 +71,7 @@ LayerCost smoe_cost(const MoEConfig& c) {
 }
 
 LayerCost mhmoe_cost(const MoEConfig& c) {
-  LayerCost sub = smoe_cost(subtoken_config(c));
+  LayerCost sub = smoe_cost(subtoken_config("mhmoe_cost", c));
   LayerCost cost;
   cost.params = 2 * (c.dim * c.dim + c.dim) + sub.params;
   cost.router_flops = c.heads * sub.router_flops;
@@ -93,7 +93,7 @@ MoEConfig mhmoe_v1(const MoEConfig& smoe, int64_t heads) {
   c.heads = heads;
   check_config("mhmoe_v1", c);
   // E * n * (d/h) * f_mh + head and merge + router(d/h) = the SMoE's parameters.
-  int64_t budget = smoe_cost(smoe).params - 2 * (c.dim * c.dim + c.dim) - router_params(subtoken_config(c));
+  int64_t budget = smoe_cost(smoe).params - 2 * (c.dim * c.dim + c.dim) - router_params(subtoken_config("mhmoe_v1", c));
   double per_hidden = double(c.num_experts * matrices(c.activation) * (c.dim / heads));
   c.hidden = std::llround(double(budget) / per_hidden);
   MOEGRAD_CHECK(c.hidden >= 1, "mhmoe_v1", "the SMoE's ", smoe_cost(smoe).params,
@@ -118,7 +118,7 @@ MoEConfig mhmoe_v2(const MoEConfig& smoe, int64_t heads) {
   MoEConfig one = c;
   one.num_experts = 1;
   one.top_k = 1;
-  double per_expert = double(expert_params(subtoken_config(one)));
+  double per_expert = double(expert_params(subtoken_config("mhmoe_v2", one)));
   int64_t budget = smoe_cost(smoe).params - 2 * (c.dim * c.dim + c.dim);
   c.num_experts = std::max<int64_t>(c.top_k, std::llround(double(budget) / per_expert));
   check_config("mhmoe_v2", c);

@@ -26,8 +26,8 @@ Router::Router(const MoEConfig& c) : config(c), gen_(c.seed) {
 }
 
 Tensor Router::logits(const Tensor& x) const {
-  MOEGRAD_CHECK(x.dim() == 2 && x.size(1) == config.dim, "Router", "input must be [units, ", config.dim,
-                "], got ", shape_str(x.shape()));
+  MOEGRAD_CHECK(x.dim() == 2 && x.size(1) == config.dim, "Router", "input must be [units, ", config.dim, "], got ",
+                shape_str(x.shape()));
   if (config.gate == GateKind::linear) return wg->forward(x);
   // Cosine-like scores: only the expert embeddings are normalized (torchscale
   // leaves the projected token unnormalized; its eps is 1e-4).
@@ -75,8 +75,8 @@ Tensor second_expert_policy(const MoEConfig& c, const Tensor& experts, const Ten
 }  // namespace
 
 Routing Router::forward(const Tensor& x, bool training) const {
-  MOEGRAD_CHECK(x.dim() == 2 && x.size(0) > 0, "Router", "needs a non-empty batch of units [N, ", config.dim,
-                "], got ", shape_str(x.shape()));
+  MOEGRAD_CHECK(x.dim() == 2 && x.size(0) > 0, "Router", "needs a non-empty batch of units [N, ", config.dim, "], got ",
+                shape_str(x.shape()));
   Routing r;
   r.logits = logits(x);
   r.probs = softmax(r.logits, -1);
@@ -104,12 +104,20 @@ Tensor load_balancing_loss(const Tensor& probs, const Tensor& first_choice) {
                 " and ", shape_str(first_choice.shape()));
   const int64_t N = probs.size(0), E = probs.size(1);
   MOEGRAD_CHECK(N > 0, "load_balancing_loss", "needs at least one unit");
+  MOEGRAD_CHECK(is_floating(probs.dtype()) && is_integral(first_choice.dtype()), "load_balancing_loss",
+                "expected floating probs and i32/i64 first_choice, got ", dtype_name(probs.dtype()), " and ",
+                dtype_name(first_choice.dtype()));
+  check_index_range("load_balancing_loss", first_choice, E);
   // f_e counts choices, which carry no gradient; P_e carries it.
   Tensor f = div(cast(bincount(first_choice, E), probs.dtype()), double(N));
-  MOEGRAD_CHECK(f.size(0) == E, "load_balancing_loss", "first_choice holds an expert id >= E = ", E);
   return mul(sum(mul(f, mean(probs, {0}))), double(E));
 }
 
-Tensor router_z_loss(const Tensor& logits) { return mean(pow(logsumexp(logits, {-1}), 2.0)); }
+Tensor router_z_loss(const Tensor& logits) {
+  MOEGRAD_CHECK(logits.dim() == 2 && logits.size(0) > 0 && logits.size(1) > 0 && is_floating(logits.dtype()),
+                "router_z_loss", "expected non-empty floating logits [N, E], got ", dtype_name(logits.dtype()), " ",
+                shape_str(logits.shape()));
+  return mean(pow(logsumexp(logits, {-1}), 2.0));
+}
 
 }  // namespace moegrad

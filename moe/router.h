@@ -45,9 +45,9 @@ class Router : public Module {
   Tensor logits(const Tensor& x) const;  // the gate alone: [N, dim] -> [N, E]
 
   MoEConfig config;
-  std::shared_ptr<Linear> wg;            // linear gate (weight [E, dim])
-  std::shared_ptr<Linear> wg_reduction;  // xmoe: [dim] -> [xmoe_dim]
-  Tensor expert_embeddings;              // xmoe: [E, xmoe_dim], parameter "wg" as in torchscale
+  std::shared_ptr<Linear> wg;                    // linear gate (weight [E, dim])
+  std::shared_ptr<Linear> wg_reduction;          // xmoe: [dim] -> [xmoe_dim]
+  Tensor expert_embeddings;                      // xmoe: [E, xmoe_dim], parameter "wg" as in torchscale
   Generator& generator() const { return gen_; }  // for checkpoints: its offset is the router's RNG state
 
  private:

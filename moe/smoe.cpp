@@ -22,6 +22,8 @@ Tensor MoE::forward(const Tensor& x) const {
 }
 
 Tensor MoE::forward_units(const Tensor& x, int64_t tokens) const {
+  MOEGRAD_CHECK(x.dim() == 2 && x.size(1) == config.dim, "MoE", "units must be [N, ", config.dim, "], got ",
+                shape_str(x.shape()));
   routing_ = router->forward(x, is_training());
   const Routing& r = routing_;
   Tensor out = combine(experts->forward(dispatch(x, r.plan), r.plan), r.gates, r.plan);

@@ -22,7 +22,7 @@ namespace moegrad {
 
 class MoE : public MoeLayer {
  public:
-  explicit MoE(const MoEConfig& config);  // config.heads is MHMoE's: MoE only validates it
+  explicit MoE(const MoEConfig& config);           // config.heads is MHMoE's: MoE only validates it
   Tensor forward(const Tensor& x) const override;  // [..., dim] -> [..., dim]
   // x [N, dim] routing units that came from `tokens` tokens (MH-MoE passes
   // its sub-tokens: N = tokens * h). Returns [N, dim].
@@ -30,6 +30,9 @@ class MoE : public MoeLayer {
   // The routing of the last forward call, for inspection.
   const Routing& last_routing() const { return routing_; }
 
+  // Read at construction. Later edits reach only what forward() reads here
+  // (balance_weight, z_weight); the router keeps its own copy
+  // (router->config) for the gate, policies and capacity.
   MoEConfig config;
   std::shared_ptr<Router> router;
   std::shared_ptr<Experts> experts;

@@ -17,8 +17,8 @@ Thor::Thor(const ThorConfig& c) : config(c), gen_(c.seed) {
   MOEGRAD_CHECK(c.fixed_expert >= 0 && c.fixed_expert < c.num_experts, "Thor", "fixed_expert ", c.fixed_expert,
                 " is outside [0, ", c.num_experts, ")");
   MOEGRAD_CHECK(is_floating(c.dtype), "Thor", "dtype must be f32 or f64, got ", dtype_name(c.dtype));
-  experts = register_module(
-      "experts", std::make_shared<Experts>(c.num_experts, c.dim, c.hidden, c.activation, c.bias, c.dtype));
+  experts = register_module("experts",
+                            std::make_shared<Experts>(c.num_experts, c.dim, c.hidden, c.activation, c.bias, c.dtype));
 }
 
 namespace {
@@ -65,8 +65,9 @@ Tensor Thor::forward(const Tensor& x) const {
 }
 
 Tensor thor_loss(const Tensor& logits1, const Tensor& logits2, const Tensor& targets, const ThorLossOptions& o) {
-  MOEGRAD_CHECK(logits1.shape() == logits2.shape(), "thor_loss", "the two passes' logits differ in shape: ",
-                shape_str(logits1.shape()), " and ", shape_str(logits2.shape()));
+  MOEGRAD_CHECK(logits1.shape() == logits2.shape(), "thor_loss",
+                "the two passes' logits differ in shape: ", shape_str(logits1.shape()), " and ",
+                shape_str(logits2.shape()));
   MOEGRAD_CHECK(std::isfinite(o.alpha) && o.alpha >= 0, "thor_loss", "alpha must be >= 0, got ", o.alpha);
   CrossEntropyOptions ce{o.ignore_index, o.label_smoothing, Reduction::sum};
   Tensor loss = add(cross_entropy(logits1, targets, ce), cross_entropy(logits2, targets, ce));

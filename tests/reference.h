@@ -6,8 +6,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "autograd/gradcheck.h"
@@ -128,6 +131,29 @@ void require_error(F&& f, const std::string& needle) {
     return;
   }
   FAIL("expected moegrad::Error containing '" << needle << "'");
+}
+
+// ---- data for the training checks ----
+
+// The bytes of a file in tests/data/.
+inline std::string read_fixture(const std::string& name) {
+  std::ifstream in(std::string(MOEGRAD_TEST_DATA_DIR) + "/" + name, std::ios::binary);
+  REQUIRE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A batch of `batch` random windows of `len + 1` bytes: inputs and the next bytes.
+inline std::pair<Tensor, Tensor> sample(const std::string& text, int64_t batch, int64_t len, Generator& gen) {
+  Tensor starts = cast(mul(rand({batch}, DType::f64, &gen), double(text.size() - len - 1)), DType::i64);
+  std::vector<int64_t> x, y;
+  for (int64_t s : starts.to_vector<int64_t>())
+    for (int64_t i = 0; i < len; ++i) {
+      x.push_back(uint8_t(text[size_t(s + i)]));
+      y.push_back(uint8_t(text[size_t(s + i + 1)]));
+    }
+  return {from_vector(x, {batch, len}), from_vector(y, {batch, len})};
 }
 
 }  // namespace moegrad::testing

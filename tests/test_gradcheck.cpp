@@ -353,6 +353,22 @@ const std::map<std::string, Case>& gradcheck_cases() {
                {grad_leaf({2, 3, 4}, 167), grad_leaf({4}, 168)});
          check("x^T x", [](const In& in) { return matmul(in[0].t(), in[0]); }, {grad_leaf({3, 2}, 164)});
        }},
+      {"grouped_matmul",
+       [] {
+         // Group 1 is empty: its w[1] must get a zero gradient, and the rows
+         // of groups 0 and 2 must not see each other's weights.
+         check("3 groups, one empty", [](const In& in) { return grouped_matmul(in[0], in[1], {0, 2, 2, 5}); },
+               {grad_leaf({5, 3}, 230), grad_leaf({3, 3, 2}, 231)});
+         check("transposed-view w", [](const In& in) { return grouped_matmul(in[0], in[1].transpose(1, 2), {0, 1, 4}); },
+               {grad_leaf({4, 3}, 232), grad_leaf({2, 2, 3}, 233)});
+         check("non-contiguous x, first and last groups empty",
+               [](const In& in) { return grouped_matmul(in[0].t(), in[1], {0, 0, 3, 3}); },
+               {grad_leaf({2, 3}, 234), grad_leaf({3, 2, 4}, 235)});
+         check("single group", [](const In& in) { return grouped_matmul(in[0], in[1], {0, 4}); },
+               {grad_leaf({4, 3}, 236), grad_leaf({1, 3, 2}, 237)});
+         check("of a non-leaf x", [](const In& in) { return grouped_matmul(mul(in[0], in[0]), in[1], {0, 2, 3}); },
+               {grad_leaf({3, 2}, 238), grad_leaf({2, 2, 2}, 239)});
+       }},
       // ---------------- indexing ----------------
       {"index_select",
        [] {

@@ -2,7 +2,9 @@
 // 1-D operands on either side, empty and size-1 dims (K = 0 gives zeros),
 // transposed, sliced and expanded operands (the strides BLAS is handed), f32
 // and f64 -- each against a triple loop in double written with at(); then
-// every error path.
+// every error path. Then grouped_matmul (the MoE expert GEMM) the same way:
+// each group of rows against the loop, empty groups and K = 0, its gradients
+// (an empty group's weight gets exactly zero) and its error paths.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -317,5 +319,173 @@ TEST_CASE("matmul: 0-d operands, mismatched and non-floating dtypes throw", "[ma
     INFO("dtype " << dtype);
     Tensor x = random_tensor({2, 2}, dtype, 2);
     require_error([&] { matmul(x, x); }, "matmul");
+  }
+}
+
+// ---------------- grouped_matmul ----------------
+
+namespace {
+
+// grouped_matmul written out: row s of the result is x[s] @ w[g] for the
+// group g whose [offsets[g], offsets[g+1]) holds s, each element a sum over
+// k in double. Returns an f64 [S, N] tensor.
+Tensor grouped_matmul_ref(const Tensor& x, const Tensor& w, const std::vector<int64_t>& offsets) {
+  REQUIRE(x.dim() == 2);
+  REQUIRE(w.dim() == 3);
+  REQUIRE(int64_t(offsets.size()) == w.size(0) + 1);
+  int64_t S = x.size(0), K = x.size(1), N = w.size(2);
+  std::vector<double> out(size_t(S * N), 0.0);
+  for (int64_t g = 0; g < w.size(0); ++g)
+    for (int64_t s = offsets[size_t(g)]; s < offsets[size_t(g) + 1]; ++s)
+      for (int64_t n = 0; n < N; ++n) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += at(x, {s, k}) * at(w, {g, k, n});
+        out[size_t(s * N + n)] = acc;
+      }
+  return from_vector(out, {S, N});
+}
+
+void check_grouped(const Tensor& x, const Tensor& w, const std::vector<int64_t>& offsets) {
+  std::string offs;
+  for (int64_t o : offsets) offs += std::to_string(o) + " ";
+  INFO("grouped_matmul " << shape_str(x.shape()) << " x " << shape_str(w.shape()) << ", offsets " << offs << ", dtype "
+                         << x.dtype() << ", contiguous " << x.is_contiguous() << "/" << w.is_contiguous());
+  dirty_the_heap(x.dtype());
+  Tensor got = grouped_matmul(x, w, offsets);
+  REQUIRE(got.dtype() == x.dtype());
+  Tensor expected = grouped_matmul_ref(x, w, offsets);
+  REQUIRE(got.shape() == expected.shape());
+  if (x.dtype() == DType::f32)
+    require_close(got, expected, 1e-4, 1e-4);
+  else
+    require_close(got, expected, 1e-12, 1e-12);
+}
+
+}  // namespace
+
+TEST_CASE("grouped_matmul: each group of rows uses its own weight, as the triple loop", "[matmul]") {
+  uint64_t seed = 2500;
+  for (DType dtype : kFloatTypes) {
+    auto R = [&](const Shape& s) { return random_tensor(s, dtype, next_seed(seed)); };
+    check_grouped(R({5, 3}), R({3, 3, 4}), {0, 2, 2, 5});            // middle group empty
+    check_grouped(R({6, 4}), R({4, 4, 2}), {0, 0, 1, 6, 6});         // first and last groups empty
+    check_grouped(R({7, 5}), R({1, 5, 3}), {0, 7});                  // one group: a plain matmul
+    check_grouped(R({9, 8}), R({3, 8, 6}), {0, 3, 6, 9});            // equal groups
+    check_grouped(R({13, 17}), R({5, 17, 11}), {0, 1, 1, 8, 12, 13});  // odd sizes
+    check_grouped(R({4, 1}), R({2, 1, 3}), {0, 3, 4});                 // K = 1
+    check_grouped(R({4, 3}), R({2, 3, 1}), {0, 1, 4});                 // N = 1
+    // Views: transposed w (as the backward hands it), transposed, sliced
+    // and narrowed x, a strided w batch.
+    check_grouped(R({5, 3}), R({3, 4, 3}).transpose(1, 2), {0, 2, 2, 5});
+    check_grouped(R({3, 5}).t(), R({2, 3, 2}), {0, 4, 5});
+    check_grouped(R({6, 8}).slice(1, 0, 8, 2), R({2, 4, 3}), {0, 1, 6});
+    check_grouped(R({9, 4}).narrow(0, 2, 6), R({3, 4, 3}).narrow(2, 1, 2), {0, 2, 3, 6});
+    check_grouped(R({5, 3}), R({6, 3, 2}).slice(0, 0, 6, 2), {0, 0, 5, 5});
+    check_grouped(noncontiguous(R({6, 5})), noncontiguous(R({2, 5, 4})), {0, 5, 6});
+  }
+}
+
+TEST_CASE("grouped_matmul: exact on small integers", "[matmul]") {
+  // Every partial sum is an exact integer in both dtypes: a row multiplied by
+  // the neighbouring group's weight, or a missed row, shows as a wrong integer.
+  for (DType dtype : kFloatTypes) {
+    Tensor x = random_tensor({40, 24}, DType::i32, 11).to(dtype);
+    Tensor w = random_tensor({4, 24, 20}, DType::i32, 12).to(dtype);
+    std::vector<int64_t> offsets = {0, 9, 9, 31, 40};
+    require_close(grouped_matmul(x, w, offsets), grouped_matmul_ref(x, w, offsets), 0, 0);
+  }
+}
+
+TEST_CASE("grouped_matmul: empty groups give no rows, K = 0 gives zeros", "[matmul]") {
+  for (DType dtype : kFloatTypes) {
+    INFO("dtype " << dtype);
+    // Every group empty: S = 0 rows out, whatever G.
+    REQUIRE(grouped_matmul(zeros({0, 3}, dtype), random_tensor({4, 3, 5}, dtype, 1), {0, 0, 0, 0, 0}).shape() ==
+            Shape{0, 5});
+    // No groups at all.
+    REQUIRE(grouped_matmul(zeros({0, 3}, dtype), zeros({0, 3, 5}, dtype), {0}).shape() == Shape{0, 5});
+    // N = 0.
+    REQUIRE(grouped_matmul(random_tensor({4, 3}, dtype, 2), zeros({2, 3, 0}, dtype), {0, 1, 4}).shape() ==
+            Shape{4, 0});
+    // K = 0: every row is an empty dot product, so 0, even in a buffer that
+    // started out dirty.
+    dirty_the_heap(dtype);
+    Tensor z = grouped_matmul(zeros({64, 0}, dtype), zeros({3, 0, 64}, dtype), {0, 10, 10, 64});
+    REQUIRE(z.shape() == Shape{64, 64});
+    REQUIRE(z.dtype() == dtype);
+    for_each_index(z.shape(), [&](const Index& i) { REQUIRE(at(z, i) == 0); });
+  }
+}
+
+TEST_CASE("grouped_matmul: gradients, and an empty group's weight gets exactly zero", "[matmul]") {
+  for (DType dtype : kFloatTypes) {
+    INFO("dtype " << dtype);
+    std::vector<int64_t> offsets = {0, 3, 3, 7, 7};  // groups 1 and 3 empty
+    Tensor x = random_tensor({7, 4}, dtype, 21).requires_grad_();
+    Tensor w = random_tensor({4, 4, 5}, dtype, 22);
+    // Fill the empty groups' weights with large values: a gradient or an
+    // output that leaks through them shows.
+    copy_(w.select(0, 1), full({4, 5}, 100.0, dtype));
+    copy_(w.select(0, 3), full({4, 5}, -100.0, dtype));
+    w.requires_grad_();
+    Tensor dy = random_tensor({7, 5}, dtype, 23);
+    grouped_matmul(x, w, offsets).backward(dy);
+    Tensor gw = w.grad(), gx = x.grad();
+    REQUIRE(gw.shape() == w.shape());
+    REQUIRE(gx.shape() == x.shape());
+    for (int64_t g : {1, 3})
+      for_each_index({4, 5}, [&](const Index& i) { REQUIRE(at(gw, {g, i[0], i[1]}) == 0.0); });
+    // dw[g] = x_g^T dy_g and dx_s = dy_s w[g]^T, in double.
+    double tol = dtype == DType::f32 ? 1e-4 : 1e-12;
+    for (int64_t g : {0, 2})
+      for_each_index({4, 5}, [&](const Index& i) {
+        double s = 0;
+        for (int64_t r = offsets[size_t(g)]; r < offsets[size_t(g) + 1]; ++r) s += at(x, {r, i[0]}) * at(dy, {r, i[1]});
+        REQUIRE(at(gw, {g, i[0], i[1]}) == Approx(s).epsilon(tol).margin(tol));
+      });
+    for_each_index({7, 4}, [&](const Index& i) {
+      int64_t g = i[0] < 3 ? 0 : 2;
+      double s = 0;
+      for (int64_t n = 0; n < 5; ++n) s += at(dy, {i[0], n}) * at(w, {g, i[1], n});
+      REQUIRE(at(gx, i) == Approx(s).epsilon(tol).margin(tol));
+    });
+  }
+}
+
+TEST_CASE("grouped_matmul: bad inputs throw naming the op", "[matmul]") {
+  Tensor x = random_tensor({5, 3}, DType::f32, 1);
+  Tensor w = random_tensor({3, 3, 4}, DType::f32, 2);
+  const std::vector<int64_t> ok = {0, 2, 2, 5};
+  REQUIRE(grouped_matmul(x, w, ok).shape() == Shape{5, 4});
+  // Wrong ranks.
+  require_error([&] { grouped_matmul(x.reshape({15}), w, ok); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x.unsqueeze(0), w, ok); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w.select(0, 0), ok); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w.unsqueeze(0), ok); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(full({}, 1.0, DType::f32), w, ok); }, "grouped_matmul");
+  // Inner dims: x [5,3] with w [3,4,4].
+  require_error([&] { grouped_matmul(x, random_tensor({3, 4, 4}, DType::f32, 3), ok); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w.transpose(1, 2), ok); }, "grouped_matmul");
+  // Offsets of the wrong length (G + 1 = 4 needed).
+  require_error([&] { grouped_matmul(x, w, {0, 2, 5}); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w, {0, 1, 2, 3, 5}); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w, {}); }, "grouped_matmul");
+  // Not starting at 0, not ending at S (both short and long).
+  require_error([&] { grouped_matmul(x, w, {1, 2, 2, 5}); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w, {-1, 2, 2, 5}); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w, {0, 2, 2, 4}); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w, {0, 2, 2, 6}); }, "grouped_matmul");
+  // Decreasing offsets, including ones that stay inside [0, S] and ones
+  // that leave it.
+  require_error([&] { grouped_matmul(x, w, {0, 3, 2, 5}); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w, {0, 7, 2, 5}); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w, {0, -2, 2, 5}); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x, w, {0, 2, 6, 5}); }, "grouped_matmul");
+  // Dtypes: mismatched, and non-floating.
+  require_error([&] { grouped_matmul(x, w.to(DType::f64), ok); }, "grouped_matmul");
+  require_error([&] { grouped_matmul(x.to(DType::f64), w, ok); }, "grouped_matmul");
+  for (DType dtype : {DType::i32, DType::i64}) {
+    INFO("dtype " << dtype);
+    require_error([&] { grouped_matmul(x.to(dtype), w.to(dtype), ok); }, "grouped_matmul");
   }
 }

@@ -265,3 +265,40 @@ TEST_CASE("xavier_uniform_ respects its bound and normal_ its moments", "[nn]") 
   REQUIRE(mean(n).item<float>() == Approx(1.0).margin(1e-3));
   require_error([] { xavier_uniform_(zeros({3})); }, "xavier_uniform_");
 }
+
+TEST_CASE("orthogonal_ gives orthonormal rows (wide) or columns (tall) times gain, seeded", "[nn]") {
+  // W W^T = gain^2 I for a wide matrix, W^T W = gain^2 I for a tall one, read element by element.
+  auto gram_is = [](const Tensor& w, bool rows, double g2, double margin = 1e-12) {
+    int64_t n = rows ? w.size(0) : w.size(1), len = rows ? w.size(1) : w.size(0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double dot = 0;
+        for (int64_t k = 0; k < len; ++k) dot += rows ? at(w, {i, k}) * at(w, {j, k}) : at(w, {k, i}) * at(w, {k, j});
+        INFO("gram " << i << ", " << j);
+        REQUIRE(dot == Approx(i == j ? g2 : 0.0).margin(margin));
+      }
+  };
+  Generator g1(5), g2(5), g3(6);
+  Tensor wide = zeros({3, 7}, DType::f64), tall = zeros({7, 3}, DType::f64), square = zeros({4, 4}, DType::f64);
+  orthogonal_(wide, 2.0, &g1);
+  gram_is(wide, true, 4.0);
+  orthogonal_(tall, 1.0, &g1);
+  gram_is(tall, false, 1.0);
+  orthogonal_(square, 0.5, &g1);
+  gram_is(square, true, 0.25);
+  gram_is(square, false, 0.25);
+
+  // The same seed gives the same matrix; another seed another.
+  Tensor again = zeros({3, 7}, DType::f64), other = zeros({3, 7}, DType::f64);
+  orthogonal_(again, 2.0, &g2);
+  orthogonal_(other, 2.0, &g3);
+  require_close(again, wide, 0, 0);
+  REQUIRE(amax(abs(sub(other, wide))).item<double>() > 1e-3);
+
+  // f32 weights are filled too, to f32 precision; bad shapes throw.
+  Tensor w32 = zeros({5, 8});
+  orthogonal_(w32);
+  gram_is(w32, true, 1.0, 1e-6);
+  require_error([] { orthogonal_(zeros({4})); }, "orthogonal_");
+  require_error([] { orthogonal_(zeros({0, 3})); }, "orthogonal_");
+}

@@ -1,9 +1,6 @@
 // End to end: a tiny byte-level transformer LM learns real text (chapter 1 of
 // Moby-Dick, tests/data/) with AdamW; its loss must fall well below the
 // uniform guess within a fixed, seeded budget of steps.
-#include <fstream>
-#include <sstream>
-
 #include "core/elementwise.h"
 #include "core/reduce.h"
 #include "nn/loss.h"
@@ -13,30 +10,6 @@
 
 using namespace moegrad;
 using namespace moegrad::testing;
-
-namespace {
-
-std::string read_fixture(const std::string& name) {
-  std::ifstream in(std::string(MOEGRAD_TEST_DATA_DIR) + "/" + name, std::ios::binary);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A batch of `batch` random windows of `len + 1` bytes: inputs and the next bytes.
-std::pair<Tensor, Tensor> sample(const std::string& text, int64_t batch, int64_t len, Generator& gen) {
-  Tensor starts = cast(mul(rand({batch}, DType::f64, &gen), double(text.size() - len - 1)), DType::i64);
-  std::vector<int64_t> x, y;
-  for (int64_t s : starts.to_vector<int64_t>())
-    for (int64_t i = 0; i < len; ++i) {
-      x.push_back(uint8_t(text[size_t(s + i)]));
-      y.push_back(uint8_t(text[size_t(s + i + 1)]));
-    }
-  return {from_vector(x, {batch, len}), from_vector(y, {batch, len})};
-}
-
-}  // namespace
 
 TEST_CASE("a tiny transformer LM learns Moby-Dick chapter 1", "[training]") {
   const std::string text = read_fixture("moby_dick_chapter_1.txt");
