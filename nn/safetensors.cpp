@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "nn/file.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "nn/safetensors.cpp copies tensor bytes as they are: it needs a little-endian host"
@@ -328,59 +329,6 @@ std::string u64_le(uint64_t v) {
 
 size_t nbytes_of(const Tensor& t) { return size_t(t.numel()) * dtype_size(t.dtype()); }
 
-// ---------------------------------------------------------------- POSIX I/O
-
-std::string errno_str() { return std::strerror(errno); }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-void write_all(int fd, const void* data, size_t n, const std::string& what) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, std::min<size_t>(n, size_t(1) << 30));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail(what, "write failed: ", errno_str());
-    }
-    p += w;
-    n -= size_t(w);
-  }
-}
-
-void read_all(int fd, void* data, size_t n, const std::string& what) {
-  char* p = static_cast<char*>(data);
-  while (n > 0) {
-    ssize_t r = ::read(fd, p, std::min<size_t>(n, size_t(1) << 30));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      fail(what, "read failed: ", errno_str());
-    }
-    if (r == 0) fail(what, "unexpected end of file (did it change while being read?)");
-    p += r;
-    n -= size_t(r);
-  }
-}
-
-std::string parent_dir(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- public API
@@ -402,28 +350,10 @@ std::string serialize_safetensors(const TensorMap& tensors,
 void save_safetensors(const std::string& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata) {
   Prepared p = prepare(tensors, metadata, path);  // all checks before touching the disk
-
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp =
-      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
-  if (fd.get() < 0) fail(path, "cannot create temporary file '", tmp, "': ", errno_str());
-  try {
-    const std::string len = u64_le(p.header.size());
-    write_all(fd.get(), len.data(), len.size(), path);
-    write_all(fd.get(), p.header.data(), p.header.size(), path);
-    for (const Tensor& t : p.data) write_all(fd.get(), t.raw_data(), nbytes_of(t), path);
-    if (::fsync(fd.get()) != 0) fail(path, "fsync failed: ", errno_str());
-    if (::close(fd.release()) != 0) fail(path, "close failed: ", errno_str());
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      fail(path, "cannot rename '", tmp, "' over it: ", errno_str());
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Make the rename itself durable; best effort (some filesystems refuse).
-  Fd dir(::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() >= 0) ::fsync(dir.get());
+  const std::string len = u64_le(p.header.size());
+  std::vector<std::pair<const void*, size_t>> pieces = {{len.data(), len.size()}, {p.header.data(), p.header.size()}};
+  for (const Tensor& t : p.data) pieces.emplace_back(t.raw_data(), nbytes_of(t));
+  write_file_atomically("safetensors", path, pieces);
 }
 
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& what) {
@@ -457,12 +387,12 @@ SafetensorsFile load_safetensors(const std::string& path) {
   if (size < 8) fail(path, "file is ", size, " bytes, too short for the 8-byte header length");
 
   unsigned char len[8];
-  read_all(fd.get(), len, 8, path);
+  read_all("safetensors", fd.get(), len, 8, path);
   const uint64_t n = read_u64_le(len);
   if (n > kMaxHeaderBytes) fail(path, "header length ", n, " is over the 100 MB limit");
   if (n > size - 8) fail(path, "header length ", n, " runs past the end of the ", size, "-byte file");
   std::string header(size_t(n), '\0');
-  read_all(fd.get(), header.data(), header.size(), path);
+  read_all("safetensors", fd.get(), header.data(), header.size(), path);
   Header h = parse_header(header.data(), header.size(), size - 8 - n, path);
 
   // The entries tile the buffer in offset order, so one sequential pass
@@ -471,7 +401,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   f.metadata = std::move(h.metadata);
   for (const Entry& e : h.entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);
-    read_all(fd.get(), t.raw_data(), size_t(e.end - e.begin), path);
+    read_all("safetensors", fd.get(), t.raw_data(), size_t(e.end - e.begin), path);
     if (e.dtype == DType::b8) check_bools(t, e.name, path);
     f.tensors.emplace(e.name, std::move(t));
   }
