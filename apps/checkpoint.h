@@ -24,9 +24,9 @@
 namespace moegrad::app {
 
 struct RandomState {
-  Generator global;                    // default_generator(): init and dropout
-  Generator data;                      // the training windows
-  std::vector<uint64_t> layer_offsets; // the MoE layers' generators (their seeds come from the config)
+  Generator global;                     // default_generator(): init and dropout
+  Generator data;                       // the training windows
+  std::vector<uint64_t> layer_offsets;  // the MoE layers' generators (their seeds come from the config)
 };
 
 // Saves the checkpoint of `step`, then deletes all but the newest `keep`.

@@ -1,11 +1,10 @@
 // Validation and sampling of a trained language model.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "apps/data.h"
 #include "moe/metrics.h"

@@ -16,12 +16,6 @@
 #include <fstream>
 #include <iostream>
 
-#include "core/elementwise.h"
-#include "core/factory.h"
-#include "core/indexing.h"
-#include "core/matmul.h"
-#include "core/reduce.h"
-#include "core/runtime.h"
 #include "apps/checkpoint.h"
 #include "apps/data.h"
 #include "apps/evaluate.h"
@@ -29,6 +23,12 @@
 #include "apps/plot.h"
 #include "apps/run_config.h"
 #include "apps/train.h"
+#include "core/elementwise.h"
+#include "core/factory.h"
+#include "core/indexing.h"
+#include "core/matmul.h"
+#include "core/reduce.h"
+#include "core/runtime.h"
 
 using namespace moegrad;
 
@@ -71,12 +71,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 void print_info() {
   std::cout << "moegrad 0.1.0\n"
-            << "  BLAS core:    " << blas_core_name() << " (OPENBLAS_CORETYPE="
-            << (std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "unset")
+            << "  BLAS core:    " << blas_core_name()
+            << " (OPENBLAS_CORETYPE=" << (std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "unset")
             << "; MOEGRAD_BLAS_CORE=auto|keep|NAME chooses)\n"
             << "  BLAS threads: " << blas_num_threads() << "\n"
-            << "  OMP threads:  " << omp_max_threads() << " (OMP_WAIT_POLICY="
-            << (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset") << ")\n"
+            << "  OMP threads:  " << omp_max_threads()
+            << " (OMP_WAIT_POLICY=" << (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset")
+            << ")\n"
             << "  CUDA:         " << cuda_device_count() << " GPU(s) visible; tensors on the GPU "
             << (cuda_is_available() ? "available" : "not in this build yet") << "\n";
 }
@@ -111,11 +112,6 @@ void demo(int64_t tokens, int64_t d_model, int64_t experts, int64_t k, uint64_t 
   for (int i = 0; i < reps; ++i) matmul(a, b);
   double s = seconds_since(t0) / reps;
   std::cout << "sgemm: " << s * 1e3 << " ms, " << 2.0 * 4096 * 512 * 2048 / s / 1e9 << " GFLOP/s\n";
-}
-
-std::string data_dir() {
-  const char* env = std::getenv("MOEGRAD_DATA_DIR");
-  return env ? env : MOEGRAD_DEFAULT_DATA_DIR;
 }
 
 // A checkpoint's model with its weights, ready for eval or generate.
@@ -207,7 +203,7 @@ int main(int argc, char** argv) {
   try {
     if (*train_cmd) {
       if (!config_file.empty()) apply_config_file(*train_cmd, config_file, config);
-      app::TrainResult r = app::train(config, resume, data_dir(), std::cout);
+      app::TrainResult r = app::train(config, resume, app::default_data_dir(), std::cout);
       if (r.interrupted) return 130;
       std::cout << "done: step " << r.step << ", validation loss " << r.valid_loss << ", perplexity " << r.valid_ppl
                 << "\n";
@@ -216,13 +212,18 @@ int main(int argc, char** argv) {
       app::Checkpoint ck = app::load_checkpoint(checkpoint);
       auto model = load_model(ck);
       const app::RunConfig& c = ck.config;
-      std::string text = app::read_text_file(eval_data.empty() ? app::corpus_path(c.data, data_dir()) : eval_data);
+      std::string text =
+          app::read_text_file(eval_data.empty() ? app::corpus_path(c.data, app::default_data_dir()) : eval_data);
       std::vector<int32_t> ids = ck.tokenizer.encode(text);
       if (eval_data.empty()) ids = app::split_tokens(ids, c.valid_fraction, c.seq_len).valid;
       int64_t n = eval_batches > 0 ? eval_batches : c.eval_batches;
       app::EvalResult e = app::evaluate(*model, app::eval_batches(ids, c.batch, c.seq_len, n));
-      nlohmann::json j = {{"checkpoint", ck.sidecar_path}, {"step", ck.step}, {"loss", e.loss}, {"ppl", e.ppl},
-                          {"tokens", e.tokens}, {"layers", app::layers_json(e.layers)}};
+      nlohmann::json j = {{"checkpoint", ck.sidecar_path},
+                          {"step", ck.step},
+                          {"loss", e.loss},
+                          {"ppl", e.ppl},
+                          {"tokens", e.tokens},
+                          {"layers", app::layers_json(e.layers)}};
       if (eval_json) {
         std::cout << j.dump() << "\n";
       } else {
@@ -244,7 +245,8 @@ int main(int argc, char** argv) {
     }
     if (*info_cmd) print_info();
     if (*demo_cmd) {
-      if (k > experts) throw Error("demo: --top-k " + std::to_string(k) + " exceeds --experts " + std::to_string(experts));
+      if (k > experts)
+        throw Error("demo: --top-k " + std::to_string(k) + " exceeds --experts " + std::to_string(experts));
       demo(tokens, d_model, experts, k, seed);
     }
   } catch (const std::exception& e) {

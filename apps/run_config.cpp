@@ -32,11 +32,11 @@ RunConfig from_json(const nlohmann::json& j, RunConfig c) {
     if (!j.contains(key)) return;
     using T = std::decay_t<decltype(field)>;
     const nlohmann::json& v = j.at(key);
-    bool ok = std::is_same_v<T, std::string>  ? v.is_string()
-              : std::is_same_v<T, bool>       ? v.is_boolean()
-              : std::is_floating_point_v<T>   ? v.is_number()
-              : std::is_unsigned_v<T>         ? v.is_number_unsigned()
-                                              : v.is_number_integer();
+    bool ok = std::is_same_v<T, std::string> ? v.is_string()
+              : std::is_same_v<T, bool>      ? v.is_boolean()
+              : std::is_floating_point_v<T>  ? v.is_number()
+              : std::is_unsigned_v<T>        ? v.is_number_unsigned()
+                                             : v.is_number_integer();
     MOEGRAD_CHECK(ok, "config", "setting '", key, "' has the wrong type: ", v.dump());
     field = v.get<T>();
   });

@@ -6,11 +6,10 @@
 // flags, files and the saved config cannot drift apart.
 #pragma once
 
-#include <cstdint>
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace moegrad::app {
 
@@ -30,13 +29,13 @@ struct RunConfig {
   // MoE layers
   int64_t experts = 8;
   int64_t top_k = 2;
-  int64_t moe_every = 2;      // an MoE layer in every n-th block
-  int64_t moe_heads = 4;      // MH-MoE sub-tokens per token
-  int64_t expert_hidden = 0;  // 0: ffn_hidden for SMoE/THOR, parameter-matched (mhmoe_v1) for MH-MoE
-  std::string gate = "linear";         // linear | xmoe
-  std::string second_expert = "all";   // all | sampling | random
+  int64_t moe_every = 2;              // an MoE layer in every n-th block
+  int64_t moe_heads = 4;              // MH-MoE sub-tokens per token
+  int64_t expert_hidden = 0;          // 0: ffn_hidden for SMoE/THOR, parameter-matched (mhmoe_v1) for MH-MoE
+  std::string gate = "linear";        // linear | xmoe
+  std::string second_expert = "all";  // all | sampling | random
   bool renormalize = false;
-  double capacity_factor = 1.25;       // 0 = dropless
+  double capacity_factor = 1.25;  // 0 = dropless
   double eval_capacity_factor = 2.0;
   double aux_weight = 0.01;
   double z_weight = 0.0;
@@ -44,7 +43,7 @@ struct RunConfig {
   // THOR
   double thor_alpha = 5.0;
   std::string thor_inference = "random_sequence";  // random_token | random_sequence | fixed | ensemble
-  double label_smoothing = -1;  // -1: 0.1 for THOR (as the paper), 0 otherwise
+  double label_smoothing = -1;                     // -1: 0.1 for THOR (as the paper), 0 otherwise
   // training
   int64_t steps = 600;
   int64_t batch = 16;

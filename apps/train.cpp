@@ -46,9 +46,9 @@ struct SigintScope {
 
 // metrics.jsonl, appended one record per line and flushed, so a killed run
 // keeps every line it wrote (the reader skips a torn last line).
-class MetricsLog {
+class MetricsWriter {
  public:
-  explicit MetricsLog(const std::string& path) : out_(path, std::ios::app) {
+  explicit MetricsWriter(const std::string& path) : out_(path, std::ios::app) {
     MOEGRAD_CHECK(out_.good(), "train", "cannot open '", path, "' for writing");
   }
   void write(const nlohmann::json& record) { out_ << record.dump() << "\n" << std::flush; }
@@ -105,11 +105,11 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
     c.steps = std::max(c.steps, steps);
   } else {
     validate(c);
-    MOEGRAD_CHECK(list_checkpoints(c.run_dir).empty() && !fs::exists(fs::path(c.run_dir) / "metrics.jsonl"),
-                  "train", "'", c.run_dir, "' already holds a run: continue it with --resume, or pick another --run-dir");
+    MOEGRAD_CHECK(list_checkpoints(c.run_dir).empty() && !fs::exists(fs::path(c.run_dir) / "metrics.jsonl"), "train",
+                  "'", c.run_dir, "' already holds a run: continue it with --resume, or pick another --run-dir");
   }
   const std::string text = read_text_file(corpus_path(c.data, data_dir));
-  Tokenizer tokenizer = resume ? ck.tokenizer
+  Tokenizer tokenizer = resume                  ? ck.tokenizer
                         : c.tokenizer == "byte" ? Tokenizer::byte_level()
                                                 : Tokenizer::build(parse_tokenizer_kind(c.tokenizer), text);
   TokenSplit split = split_tokens(tokenizer.encode(text), c.valid_fraction, c.seq_len);
@@ -129,8 +129,8 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
     data_gen = ck.random.data;
     for (size_t i = 0; i < layer_gens.size(); ++i) layer_gens[i]->set_offset(ck.random.layer_offsets[i]);
     step = ck.step;
-    MOEGRAD_CHECK(opt.steps() == step, "train", "'", ck.sidecar_path, "': the optimizer state is at step ",
-                  opt.steps(), ", the sidecar at ", step);
+    MOEGRAD_CHECK(opt.steps() == step, "train", "'", ck.sidecar_path, "': the optimizer state is at step ", opt.steps(),
+                  ", the sidecar at ", step);
   }
   std::vector<std::pair<Tensor, Tensor>> valid = eval_batches(split.valid, c.batch, c.seq_len, c.eval_batches);
 
@@ -142,7 +142,7 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
   if (resume) truncate_metrics(metrics_path, step);
   nlohmann::json effective = to_json(c);
   write_file_atomically("train", (fs::path(c.run_dir) / "config.json").string(), effective.dump(2) + "\n");
-  MetricsLog log(metrics_path);
+  MetricsWriter log(metrics_path);
 
   const bool tty = &out == &std::cout && ::isatty(STDOUT_FILENO);
   const bool thor = c.model == "thor";
@@ -163,7 +163,11 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
     result.valid_loss = e.loss;
     result.valid_ppl = e.ppl;
     nlohmann::json layers = layers_json(e.layers);
-    log.write({{"kind", "valid"}, {"step", step}, {"loss", e.loss}, {"ppl", e.ppl}, {"tokens", e.tokens},
+    log.write({{"kind", "valid"},
+               {"step", step},
+               {"loss", e.loss},
+               {"ppl", e.ppl},
+               {"tokens", e.tokens},
                {"layers", layers}});
     if (tty) out << "\n";
     out << "valid  step " << step << "  loss " << fmt(e.loss) << "  ppl " << fmt(e.ppl, 2);
@@ -175,8 +179,8 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
   };
 
   out << "moegrad train: " << c.model << ", " << model->num_parameters() << " parameters, " << split.train.size()
-      << " training tokens (" << tokenizer_kind_name(tokenizer.kind()) << ", vocab " << tokenizer.vocab_size()
-      << "), " << c.steps << " steps of " << c.batch << "x" << c.seq_len << (resume ? ", resumed at step " : "")
+      << " training tokens (" << tokenizer_kind_name(tokenizer.kind()) << ", vocab " << tokenizer.vocab_size() << "), "
+      << c.steps << " steps of " << c.batch << "x" << c.seq_len << (resume ? ", resumed at step " : "")
       << (resume ? std::to_string(step) : "") << " -> " << c.run_dir << std::endl;
 
   SigintScope sigint;
@@ -215,14 +219,14 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
       double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
       double tok_s = double((step - first_step) * c.batch * c.seq_len) / std::max(elapsed, 1e-9);
       double eta = elapsed / double(step - first_step) * double(c.steps - step);
-      nlohmann::json rec = {{"kind", "train"}, {"step", step},  {"loss", loss_v},  {"lr", opt.lr()},
-                            {"grad_norm", grad_norm}, {"ms", ms}, {"tokens_per_s", tok_s}};
+      nlohmann::json rec = {{"kind", "train"},        {"step", step}, {"loss", loss_v},       {"lr", opt.lr()},
+                            {"grad_norm", grad_norm}, {"ms", ms},     {"tokens_per_s", tok_s}};
       if (aux.defined()) rec["aux_loss"] = cast(aux.detach(), DType::f64).item<double>();
       log.write(rec);
       std::ostringstream line;
       line << "step " << step << "/" << c.steps << "  loss " << fmt(loss_v) << "  gnorm " << fmt(grad_norm, 3)
-           << "  lr " << std::scientific << std::setprecision(2) << opt.lr() << std::fixed << "  "
-           << int64_t(tok_s) << " tok/s  ETA " << duration(eta);
+           << "  lr " << std::scientific << std::setprecision(2) << opt.lr() << std::fixed << "  " << int64_t(tok_s)
+           << " tok/s  ETA " << duration(eta);
       if (tty) {
         const int width = 24;
         int filled = int(double(width) * double(step) / double(c.steps));

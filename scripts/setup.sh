@@ -3,7 +3,7 @@
 # missing: quick (a dpkg query) when everything is present. Idempotent.
 set -euo pipefail
 
-packages=(cmake g++ make libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev)
+packages=(cmake g++ make libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev gnuplot-nox)
 
 missing=()
 for p in "${packages[@]}"; do
