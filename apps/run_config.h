@@ -45,7 +45,7 @@ struct RunConfig {
   std::string thor_inference = "random_sequence";  // random_token | random_sequence | fixed | ensemble
   double label_smoothing = -1;                     // -1: 0.1 for THOR (as the paper), 0 otherwise
   // training
-  int64_t steps = 600;
+  int64_t steps = 300;
   int64_t batch = 16;
   double lr = 2e-3;
   double min_lr = 2e-4;

@@ -27,36 +27,48 @@ size_t rounded_size(size_t nbytes) {
 void* CpuBackend::allocate(size_t nbytes) {
   if (nbytes == 0) return nullptr;
   size_t size = rounded_size(nbytes);
-  if (size >= kCacheFrom) {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto it = cache_.find(size);
-    if (it != cache_.end()) {
-      void* p = it->second;
-      cache_.erase(it);
-      cached_bytes_ -= size;
-      return p;
-    }
+  if (size < kCacheFrom) {
+    void* p = std::aligned_alloc(64, size);
+    MOEGRAD_CHECK(p != nullptr, "cpu allocate", "out of memory allocating ", nbytes, " bytes");
+    return p;
+  }
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  auto it = cache_.lower_bound(size);
+  if (it != cache_.end() && it->first <= size + size / 2) {
+    void* p = it->second;
+    cached_bytes_ -= it->first;
+    cache_.erase(it);
+    return p;
   }
   void* p = std::aligned_alloc(64, size);
-  if (p == nullptr && size >= kCacheFrom) {  // out of memory: give the cache back and try once more
-    empty_cache();
+  if (p == nullptr) {  // out of memory: give the cache back and try once more
+    for (auto& [bytes, block] : cache_) {
+      blocks_.erase(block);
+      std::free(block);
+    }
+    cache_.clear();
+    cached_bytes_ = 0;
     p = std::aligned_alloc(64, size);
   }
   MOEGRAD_CHECK(p != nullptr, "cpu allocate", "out of memory allocating ", nbytes, " bytes");
+  blocks_[p] = size;
   return p;
 }
 
 void CpuBackend::deallocate(void* ptr, size_t nbytes) {
   if (ptr == nullptr) return;
-  size_t size = rounded_size(nbytes);
-  if (size >= kCacheFrom) {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (cached_bytes_ + size <= kMaxCachedBytes) {
-      cache_.emplace(size, ptr);
-      cached_bytes_ += size;
-      return;
-    }
+  if (rounded_size(nbytes) < kCacheFrom) {
+    std::free(ptr);
+    return;
   }
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  size_t size = blocks_.at(ptr);  // may exceed nbytes: the cache handed out a larger block
+  if (cached_bytes_ + size <= kMaxCachedBytes) {
+    cache_.emplace(size, ptr);
+    cached_bytes_ += size;
+    return;
+  }
+  blocks_.erase(ptr);
   std::free(ptr);
 }
 
@@ -67,7 +79,10 @@ size_t CpuBackend::cached_bytes() const {
 
 void CpuBackend::empty_cache() {
   std::lock_guard<std::mutex> lock(cache_mutex_);
-  for (auto& [size, p] : cache_) std::free(p);
+  for (auto& [size, p] : cache_) {
+    blocks_.erase(p);
+    std::free(p);
+  }
   cache_.clear();
   cached_bytes_ = 0;
 }

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include "core/backend.h"
 
@@ -19,7 +20,9 @@ class CpuBackend final : public Backend {
   void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
 
   // Freed blocks of 64 KiB and more are kept (up to kMaxCachedBytes in all)
-  // and handed out again for a request of the same rounded size.
+  // and handed out again for a request of their size or a little smaller
+  // (down to 2/3 of it), the smallest such block first: MoE layers ask for
+  // slightly different sizes every step (the kept slots vary).
   static constexpr size_t kMaxCachedBytes = size_t(2) << 30;
   size_t cached_bytes() const;
   void empty_cache();  // returns every cached block to the system
@@ -51,7 +54,8 @@ class CpuBackend final : public Backend {
 
  private:
   mutable std::mutex cache_mutex_;
-  std::multimap<size_t, void*> cache_;  // rounded size -> free block
+  std::multimap<size_t, void*> cache_;        // block size -> free block
+  std::unordered_map<void*, size_t> blocks_;  // every large block handed out -> its size
   size_t cached_bytes_ = 0;
 };
 
