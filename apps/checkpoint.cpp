@@ -9,6 +9,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "apps/model.h"
 #include "core/error.h"
 #include "nn/file.h"
 
@@ -94,7 +95,8 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const RunC
 
 Checkpoint load_checkpoint(const std::string& path_in) {
   std::error_code ec;
-  fs::path path(path_in);
+  fs::path path = fs::path(path_in).lexically_normal();
+  if (!path.has_filename() && path.has_parent_path()) path = path.parent_path();  // "run/checkpoints/"
   MOEGRAD_CHECK(fs::exists(path, ec), kOp, "'", path_in, "' does not exist");
   if (fs::is_directory(path, ec)) {
     fs::path run_dir = path.filename() == "checkpoints" ? path.parent_path() : path;
@@ -151,6 +153,16 @@ Checkpoint load_checkpoint(const std::string& path_in) {
       MOEGRAD_CHECK(false, kOp, "'", weights.string(), "' holds an unexpected tensor '", name, "'");
     }
   }
+  // The weights must be those of the model the sidecar's config describes.
+  // Building it draws initial weights: keep the caller's random state.
+  Generator saved = default_generator();
+  try {
+    build_model(ck.config, ck.tokenizer.vocab_size())->load_state_dict(ck.model);
+  } catch (const Error& e) {
+    default_generator() = saved;
+    MOEGRAD_CHECK(false, kOp, "'", sidecar, "' does not match its weights: ", e.what());
+  }
+  default_generator() = saved;
   return ck;
 }
 

@@ -203,6 +203,7 @@ int main(int argc, char** argv) {
   try {
     if (*train_cmd) {
       if (!config_file.empty()) apply_config_file(*train_cmd, config_file, config);
+      if (resume && train_cmd->get_option("--steps")->count() == 0) config.steps = 0;  // keep the run's budget
       app::TrainResult r = app::train(config, resume, app::default_data_dir(), std::cout);
       if (r.interrupted) return 130;
       std::cout << "done: step " << r.step << ", validation loss " << r.valid_loss << ", perplexity " << r.valid_ppl

@@ -3,7 +3,7 @@
 // `moegrad train` appends one JSON object per line to RUN_DIR/metrics.jsonl:
 //   {"kind":"train","step":12,"loss":3.21,"lr":0.001,...}
 //   {"kind":"valid","step":100,"loss":2.9,"ppl":18.2,
-//    "layers":[{"layer":1,"kind":"smoe","tokens_per_expert":[120,80,...],...},...]}
+//    "layers":[{"layer":0,"tokens_per_expert":[120,80,...],...},...]}
 // read_metrics() parses it; plot_run() turns it into PNGs with gnuplot
 // (Debian: gnuplot-nox, installed by scripts/setup.sh), run as a child process
 // on a generated script. Example:
@@ -11,7 +11,7 @@
 //   PlotResult r = plot_run("runs/smoe-small");
 //   for (const auto& f : r.files) std::cout << f << "\n";
 //   // runs/smoe-small/plots/loss.png
-//   // runs/smoe-small/plots/expert_load_layer1.png ...
+//   // runs/smoe-small/plots/expert_load_layer0.png ...
 #pragma once
 
 #include <cstdint>

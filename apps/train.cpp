@@ -102,7 +102,7 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
     std::string run_dir = c.run_dir;
     c = ck.config;
     c.run_dir = run_dir;
-    c.steps = std::max(c.steps, steps);
+    c.steps = std::max(c.steps, steps);  // steps <= 0: the run's own budget
   } else {
     validate(c);
     MOEGRAD_CHECK(list_checkpoints(c.run_dir).empty() && !fs::exists(fs::path(c.run_dir) / "metrics.jsonl"), "train",
@@ -133,6 +133,16 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
                   ", the sidecar at ", step);
   }
   std::vector<std::pair<Tensor, Tensor>> valid = eval_batches(split.valid, c.batch, c.seq_len, c.eval_batches);
+  TrainResult result;
+  if (step >= c.steps) {  // a finished run: nothing to train, nothing to write
+    out << "moegrad train: '" << c.run_dir << "' is already at step " << step << " of " << c.steps
+        << "; raise --steps to continue it" << std::endl;
+    EvalResult e = evaluate(*model, valid);
+    result.step = step;
+    result.valid_loss = e.loss;
+    result.valid_ppl = e.ppl;
+    return result;
+  }
 
   // ---- the run's files ----
   std::error_code ec;
@@ -157,7 +167,6 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
     log.write({{"kind", "event"}, {"step", step}, {"event", "checkpoint"}, {"path", path}});
     return path;
   };
-  TrainResult result;
   auto validate_now = [&] {
     EvalResult e = evaluate(*model, valid);
     result.valid_loss = e.loss;

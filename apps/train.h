@@ -33,7 +33,8 @@ struct TrainHooks {
 };
 
 // Trains c (or, with resume, continues the run in c.run_dir with its saved
-// settings; c.steps may raise the step budget). data_dir is where named
+// settings; c.steps may raise the step budget, and 0 keeps the run's). A
+// resumed run that has already done its steps is left as it is. data_dir is where named
 // corpora live. Everything is checked before anything is written: a bad
 // setting, a missing corpus, a run directory that already holds a run
 // (without resume) or a corrupt checkpoint throws moegrad::Error and leaves

@@ -3,9 +3,12 @@
 // each test are written against these, never against the kernels under test.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <atomic>
+#include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -135,13 +138,43 @@ void require_error(F&& f, const std::string& needle) {
 
 // ---- data for the training checks ----
 
-// The bytes of a file in tests/data/.
-inline std::string read_fixture(const std::string& name) {
-  std::ifstream in(std::string(MOEGRAD_TEST_DATA_DIR) + "/" + name, std::ios::binary);
+// A fresh directory under the system's temp dir (unique per process and
+// call), removed with everything in it when the object goes.
+struct ScratchDir {
+  std::filesystem::path path;
+  explicit ScratchDir(const std::string& name) {
+    static std::atomic<int> counter{0};
+    path = std::filesystem::temp_directory_path() /
+           ("moegrad_test_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
   REQUIRE(in.good());
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+inline void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+  REQUIRE(out.good());
+}
+
+// The bytes of a file in tests/data/.
+inline std::string read_fixture(const std::string& name) {
+  return read_file(std::string(MOEGRAD_TEST_DATA_DIR) + "/" + name);
 }
 
 // A batch of `batch` random windows of `len + 1` bytes: inputs and the next bytes.

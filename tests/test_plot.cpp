@@ -16,27 +16,15 @@
 
 #include "apps/plot.h"
 #include "core/error.h"
+#include "reference.h"
 
 using namespace moegrad;
 using namespace moegrad::app;
+using namespace moegrad::testing;
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
 namespace {
-
-// A fresh directory under the system's temp dir, removed at the end of the test.
-struct ScratchDir {
-  fs::path path;
-  explicit ScratchDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("moegrad_test_plot_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // Sets an environment variable for one scope.
 struct ScopedEnv {
