@@ -91,9 +91,10 @@ std::string generate(DecoderLM& model, const Tokenizer& tokenizer, const std::st
       std::vector<double> p(keep);
       for (size_t i = 0; i < keep; ++i) p[i] = std::exp((l[size_t(order[i])] - l[size_t(order[0])]) / o.temperature);
       double u = rand({1}, DType::f64, &gen).item<double>() * std::accumulate(p.begin(), p.end(), 0.0);
+      // The first candidate whose running sum of weights passes u.
       size_t i = 0;
-      for (double acc = p[0]; acc < u && i + 1 < keep; acc += p[++i]) {
-      }
+      double acc = p[0];
+      while (acc < u && i + 1 < keep) acc += p[++i];
       next = order[i];
     }
     ids.push_back(int32_t(next));

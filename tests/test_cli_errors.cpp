@@ -23,6 +23,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/run_config.h"
+#include "cli.h"
 #include "core/error.h"
 #include "reference.h"
 
@@ -79,35 +80,6 @@ std::string difference(const Snapshot& before, const Snapshot& after) {
   for (const auto& [name, e] : after)
     if (!before.count(name)) return "created: " + name;
   return "";
-}
-
-int shell(const std::string& command) {
-  int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-struct CliResult {
-  int status;
-  std::string command, out, err;
-};
-
-// Runs the moegrad binary with args, capturing stdout and stderr through
-// files in `logs` (which must lie outside any directory being watched).
-CliResult run_cli(const std::vector<std::string>& args, const ScratchDir& logs) {
-  CliResult r;
-  r.command = quote(MOEGRAD_CLI_PATH);
-  for (const auto& a : args) r.command += " " + quote(a);
-  const std::string out = logs / "stdout", err = logs / "stderr";
-  r.status = shell(r.command + " > " + quote(out) + " 2> " + quote(err) + " < /dev/null");
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
 }
 
 // Flags of a tiny dense run that trains in a fraction of a second; a test

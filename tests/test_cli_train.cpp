@@ -36,6 +36,7 @@
 #include "apps/model.h"
 #include "apps/run_config.h"
 #include "apps/train.h"
+#include "cli.h"
 #include "core/copy.h"
 #include "core/error.h"
 #include "reference.h"
@@ -155,37 +156,6 @@ std::shared_ptr<DecoderLM> model_of(const Checkpoint& ck) {
   auto model = build_model(ck.config, ck.tokenizer.vocab_size());
   model->load_state_dict(ck.model);
   return model;
-}
-
-// Runs a shell command; returns its exit status (-1 when it did not exit).
-int shell(const std::string& command) {
-  int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-struct CliResult {
-  int status;
-  std::string out, err;
-};
-
-// Runs the moegrad binary with args, capturing stdout and stderr through
-// files in `logs`.
-CliResult run_cli(const std::vector<std::string>& args, const ScratchDir& logs) {
-  std::string cmd = quote(MOEGRAD_CLI_PATH);
-  for (const auto& a : args) cmd += " " + quote(a);
-  const std::string out = logs / "stdout", err = logs / "stderr";
-  cmd += " > " + quote(out) + " 2> " + quote(err) + " < /dev/null";
-  CliResult r;
-  r.status = shell(cmd);
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
 }
 
 bool on_path(const std::string& program) { return shell("command -v " + program + " > /dev/null 2>&1") == 0; }

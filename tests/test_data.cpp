@@ -19,26 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh empty directory, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> n{0};
-    path = fs::temp_directory_path() / ("moegrad-data-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    std::ofstream(file(name), std::ios::binary) << bytes;
-    return file(name);
-  }
-};
-
 // Sets an environment variable for one scope, restoring the old value after.
 struct ScopedEnv {
   std::string name;
@@ -271,16 +251,18 @@ TEST_CASE("malformed tokenizer JSON is an error naming the field", "[data]") {
 }
 
 TEST_CASE("read_text_file reads bytes and names the path on errors", "[data]") {
-  TempDir dir;
+  ScratchDir dir("data_read");
   const std::string bytes = std::string("a\0b\xFF\n", 5);
-  REQUIRE(read_text_file(dir.write("bytes.txt", bytes)) == bytes);
+  write_file(dir / "bytes.txt", bytes);
+  REQUIRE(read_text_file(dir / "bytes.txt") == bytes);
   REQUIRE(read_text_file(std::string(MOEGRAD_TEST_DATA_DIR) + "/moby_dick_chapter_1.txt") ==
           read_fixture("moby_dick_chapter_1.txt"));
-  const std::string missing = dir.file("missing.txt");
+  const std::string missing = dir / "missing.txt";
   require_error([&] { read_text_file(missing); }, missing);
   require_error([&] { read_text_file(missing); }, "no such file");
   require_error([&] { read_text_file(dir.path.string()); }, dir.path.string() + " is a directory");
-  const std::string empty = dir.write("empty.txt", "");
+  const std::string empty = dir / "empty.txt";
+  write_file(empty, "");
   require_error([&] { read_text_file(empty); }, empty + " is empty");
 }
 
@@ -406,13 +388,14 @@ TEST_CASE("eval_batches covers the tokens in order", "[data]") {
 }
 
 TEST_CASE("corpus_path resolves names in the data dir and paths as given", "[data]") {
-  TempDir dir;
+  ScratchDir dir("data_corpus");
   const std::string data = dir.path.string();
   REQUIRE(corpus_names() == std::vector<std::string>{"moby-dick", "sotu"});
   // A named corpus that is not downloaded names itself and the fetch command.
   require_error([&] { corpus_path("sotu", data); }, "run scripts/fetch_data.sh sotu");
   require_error([&] { corpus_path("moby-dick", data); }, "'moby-dick'");
-  const std::string moby = dir.write("moby-dick.txt", "Call me Ishmael.");
+  const std::string moby = dir / "moby-dick.txt";
+  write_file(moby, "Call me Ishmael.");
   REQUIRE(corpus_path("moby-dick", data) == moby);
   // Anything else is a path.
   const std::string fixture = std::string(MOEGRAD_TEST_DATA_DIR) + "/moby_dick_chapter_1.txt";
