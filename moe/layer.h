@@ -5,7 +5,9 @@
 //   DecoderLM model(config, moe_every(2, dense_ffn(config), [&](int64_t) {
 //     return std::make_shared<MoE>(moe_config);
 //   }));
-//   Tensor loss = add(cross_entropy(model.forward(ids), targets), total_aux_loss(model));
+//   Tensor ce = cross_entropy(model.forward(ids), targets);
+//   Tensor loss = add(ce, total_aux_loss(model));  // after the forward: C++ may evaluate
+//                                                  // add()'s arguments in either order
 #pragma once
 
 #include <memory>
@@ -35,7 +37,9 @@ class MoeLayer : public FfnLayer {
 // layer's own submodules are not searched: MH-MoE's inner MoE is part of it).
 std::vector<std::shared_ptr<MoeLayer>> moe_layers(const Module& model);
 // Sum of the aux losses of the last forward call of every MoE layer: a 0-d
-// tensor (zero, of the model's dtype, when there are none).
+// tensor (zero, of the model's dtype, when there are none). Call it after
+// that forward call: before it, it returns the previous call's losses, whose
+// graph the previous backward has freed.
 Tensor total_aux_loss(const Module& model);
 // The last call's routing stats of every MoE layer, in moe_layers' order.
 std::vector<RoutingStats> routing_stats(const Module& model);
