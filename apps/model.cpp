@@ -1,9 +1,11 @@
 #include "apps/model.h"
 
+#include "core/elementwise.h"
 #include "moe/layer.h"
 #include "moe/mhmoe.h"
 #include "moe/smoe.h"
 #include "moe/thor.h"
+#include "nn/loss.h"
 
 namespace moegrad::app {
 
@@ -13,7 +15,16 @@ namespace {
 // the same experts in lockstep.
 uint64_t layer_seed(uint64_t seed, int64_t layer) { return seed * 1000003u + uint64_t(layer) + 1; }
 
-MoEConfig moe_config(const RunConfig& c, int64_t layer) {
+ThorInference thor_inference(const std::string& name) {
+  if (name == "random_token") return ThorInference::random_token;
+  if (name == "fixed") return ThorInference::fixed;
+  if (name == "ensemble") return ThorInference::ensemble;
+  return ThorInference::random_sequence;
+}
+
+}  // namespace
+
+MoEConfig moe_layer_config(const RunConfig& c, int64_t layer) {
   MoEConfig m;
   m.dim = c.dim;
   m.hidden = c.expert_hidden > 0 ? c.expert_hidden : c.ffn_hidden;
@@ -40,15 +51,6 @@ MoEConfig moe_config(const RunConfig& c, int64_t layer) {
   return m;
 }
 
-ThorInference thor_inference(const std::string& name) {
-  if (name == "random_token") return ThorInference::random_token;
-  if (name == "fixed") return ThorInference::fixed;
-  if (name == "ensemble") return ThorInference::ensemble;
-  return ThorInference::random_sequence;
-}
-
-}  // namespace
-
 std::shared_ptr<DecoderLM> build_model(const RunConfig& c, int64_t vocab) {
   validate(c);
   manual_seed(c.seed);  // every Linear and Embedding initialises from the default generator
@@ -71,7 +73,7 @@ std::shared_ptr<DecoderLM> build_model(const RunConfig& c, int64_t vocab) {
       th.seed = layer_seed(c.seed, layer);
       return std::make_shared<Thor>(th);
     }
-    MoEConfig m = moe_config(c, layer);
+    MoEConfig m = moe_layer_config(c, layer);
     if (c.model == "mhmoe") return std::make_shared<MHMoE>(m);
     return std::make_shared<MoE>(m);
   };
@@ -86,6 +88,24 @@ std::vector<Generator*> layer_generators(const DecoderLM& lm) {
     if (auto* t = dynamic_cast<Thor*>(layer.get())) out.push_back(&t->generator());
   }
   return out;
+}
+
+Tensor training_loss(const DecoderLM& model, const RunConfig& c, const Tensor& x, const Tensor& y, Tensor* aux) {
+  const double smoothing = label_smoothing_of(c);
+  if (c.model == "thor") {
+    Tensor l1 = model.forward(x), l2 = model.forward(x);
+    ThorLossOptions o;
+    o.alpha = c.thor_alpha;
+    o.label_smoothing = smoothing;
+    if (aux) *aux = Tensor();
+    return div(thor_loss(l1, l2, y, o), double(y.numel()));  // token-summed, then per token
+  }
+  CrossEntropyOptions o;
+  o.label_smoothing = smoothing;
+  Tensor loss = cross_entropy(model.forward(x), y, o);
+  Tensor a = total_aux_loss(model);
+  if (aux) *aux = a;
+  return add(loss, a);
 }
 
 }  // namespace moegrad::app

@@ -4,6 +4,7 @@
 //   eval      validation loss, perplexity and routing metrics of a checkpoint
 //   generate  sample text from a checkpoint
 //   plot      PNG plots of a run's loss curves and expert load
+//   bench     time ops, layers and training steps (JSON lines; bench/compare.sh)
 //   demo      a short tour of the toolkit
 //   info      the build and runtime: version, BLAS kernel, threads, CUDA
 // Bad input of any kind prints one line, "moegrad: error: ...", and exits
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "apps/bench.h"
 #include "apps/checkpoint.h"
 #include "apps/data.h"
 #include "apps/evaluate.h"
@@ -180,6 +182,32 @@ int main(int argc, char** argv) {
   std::string plot_dir;
   plot_cmd->add_option("run_dir", plot_dir, "run directory")->required();
 
+  auto* bench_cmd = app.add_subcommand("bench", "Time ops, layers and training steps; one JSON line per measurement");
+  app::BenchOptions bench;
+  std::vector<std::string> bench_names;
+  app::BenchCase custom{"custom", ""};
+  bool bench_list = false;
+  bench_cmd->add_option("cases", bench_names, "named cases to run (default: every case of the device; see --list)");
+  bench_cmd->add_flag("--list", bench_list, "list the named cases and exit");
+  bench_cmd->add_option("--device", bench.device, "cpu (cuda once its backend lands)")->capture_default_str();
+  bench_cmd->add_option("--mode", bench.mode, "fwd | fwd+bwd | both")->capture_default_str();
+  bench_cmd->add_option("--warmup", bench.warmup, "untimed runs first")->capture_default_str();
+  bench_cmd->add_option("--repeats", bench.repeats, "timed runs; the median is reported")->capture_default_str();
+  bench_cmd->add_option("--seed", bench.seed, "seed of the random inputs and weights")->capture_default_str();
+  bench_cmd->add_option("--kind", custom.kind,
+                        "time a custom size of this kind instead: gemm, softmax, layernorm, cross_entropy, attention, "
+                        "dense, smoe, mhmoe, thor");
+  bench_cmd->add_option("--tokens", custom.tokens, "custom: rows (tokens)");
+  bench_cmd->add_option("--dim", custom.dim, "custom: model width (row length; classes for cross_entropy)");
+  bench_cmd->add_option("--hidden", custom.hidden, "custom: FFN/expert hidden size (gemm: output columns)");
+  bench_cmd->add_option("--experts", custom.experts, "custom: experts");
+  bench_cmd->add_option("--top-k", custom.top_k, "custom: experts per token");
+  bench_cmd->add_option("--heads", custom.heads, "custom: MH-MoE sub-tokens, or attention heads");
+  bench_cmd->add_option("--seq", custom.seq, "custom: attention sequence length");
+  bench_cmd->add_flag("--train", bench.train, "tokens/s of training steps of the default LM of each --models family");
+  bench_cmd->add_option("--models", bench.models, "with --train: families to time")->delimiter(',')->capture_default_str();
+  bench_cmd->add_option("--steps", bench.train_steps, "with --train: timed steps per model")->capture_default_str();
+
   auto* demo_cmd = app.add_subcommand("demo", "A short tour of the toolkit: tensors, routing, a GEMM");
   int64_t tokens = 4096, d_model = 512, experts = 8, k = 2;
   uint64_t seed = 0;
@@ -204,6 +232,7 @@ int main(int argc, char** argv) {
     if (*train_cmd) {
       if (!config_file.empty()) apply_config_file(*train_cmd, config_file, config);
       if (resume && train_cmd->get_option("--steps")->count() == 0) config.steps = 0;  // keep the run's budget
+      if (resume && train_cmd->get_option("--nonfinite")->count() == 0) config.nonfinite.clear();  // keep the run's
       app::TrainResult r = app::train(config, resume, app::default_data_dir(), std::cout);
       if (r.interrupted) return 130;
       std::cout << "done: step " << r.step << ", validation loss " << r.valid_loss << ", perplexity " << r.valid_ppl
@@ -243,6 +272,16 @@ int main(int argc, char** argv) {
     }
     if (*plot_cmd) {
       for (const std::string& f : app::plot_run(plot_dir).files) std::cout << "wrote " << f << "\n";
+    }
+    if (*bench_cmd) {
+      if (bench_list) {
+        for (const app::BenchCase& c : app::bench_cases()) std::cout << c.name << "  (" << c.kind << ")\n";
+        return 0;
+      }
+      MOEGRAD_CHECK(custom.kind.empty() || bench_names.empty(), "bench", "give named cases or --kind, not both");
+      for (const std::string& name : bench_names) bench.cases.push_back(app::find_bench_case(name));
+      if (!custom.kind.empty()) bench.cases.push_back(custom);
+      app::run_bench(bench, std::cout);
     }
     if (*info_cmd) print_info();
     if (*demo_cmd) {
