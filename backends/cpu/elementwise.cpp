@@ -4,6 +4,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/loops.h"
+#include "backends/cpu/vec_math.h"
 
 namespace moegrad {
 
@@ -51,15 +52,15 @@ template <class T>
 void unary_float(UnaryOp op, const Tensor& src, const Tensor& dst, double arg) {
   const T half = T(0.5), one = T(1);
   switch (op) {
-    case UnaryOp::exp: return map1<T, T>(src, dst, [](T x) { return std::exp(x); });
+    case UnaryOp::exp: return map1<T, T>(src, dst, [](T x) { return cpu::vexp(x); });
     case UnaryOp::log: return map1<T, T>(src, dst, [](T x) { return std::log(x); });
     case UnaryOp::sqrt: return map1<T, T>(src, dst, [](T x) { return std::sqrt(x); });
     case UnaryOp::rsqrt: return map1<T, T>(src, dst, [=](T x) { return one / std::sqrt(x); });
     case UnaryOp::tanh: return map1<T, T>(src, dst, [](T x) { return std::tanh(x); });
-    case UnaryOp::sigmoid: return map1<T, T>(src, dst, [=](T x) { return one / (one + std::exp(-x)); });
-    case UnaryOp::silu: return map1<T, T>(src, dst, [=](T x) { return x / (one + std::exp(-x)); });
+    case UnaryOp::sigmoid: return map1<T, T>(src, dst, [=](T x) { return one / (one + cpu::vexp(-x)); });
+    case UnaryOp::silu: return map1<T, T>(src, dst, [=](T x) { return x / (one + cpu::vexp(-x)); });
     case UnaryOp::gelu_erf:
-      return map1<T, T>(src, dst, [=](T x) { return half * x * (one + std::erf(x * T(M_SQRT1_2))); });
+      return map1<T, T>(src, dst, [=](T x) { return half * x * (one + cpu::verf(x * T(M_SQRT1_2))); });
     case UnaryOp::gelu_tanh: {
       const T c = T(std::sqrt(2.0 / M_PI)), k = T(0.044715);
       return map1<T, T>(src, dst, [=](T x) { return half * x * (one + std::tanh(c * (x + k * x * x * x))); });
@@ -67,7 +68,7 @@ void unary_float(UnaryOp op, const Tensor& src, const Tensor& dst, double arg) {
     case UnaryOp::gelu_erf_grad: {  // Phi(x) + x phi(x)
       const T inv_sqrt_2pi = T(0.3989422804014327);
       return map1<T, T>(src, dst, [=](T x) {
-        return half * (one + std::erf(x * T(M_SQRT1_2))) + x * inv_sqrt_2pi * std::exp(-half * x * x);
+        return half * (one + cpu::verf(x * T(M_SQRT1_2))) + x * inv_sqrt_2pi * cpu::vexp(-half * x * x);
       });
     }
     case UnaryOp::gelu_tanh_grad: {

@@ -6,6 +6,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/loops.h"
+#include "backends/cpu/vec_math.h"
 
 namespace moegrad {
 
@@ -90,11 +91,9 @@ void CpuBackend::softmax(const Tensor& src, const Tensor& dst, bool log) {
       T* y = out + r * n;
       T m = -std::numeric_limits<T>::infinity();
       for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+      for (int64_t i = 0; i < n; ++i) y[i] = cpu::vexp(x[i] - m);  // apart from the sum: it vectorizes
       double s = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        y[i] = std::exp(x[i] - m);
-        s += y[i];
-      }
+      for (int64_t i = 0; i < n; ++i) s += y[i];
       if (log) {
         // (x - m) first: folding m into the shift would round it away for large logits.
         T log_s = T(std::log(s));
