@@ -2,6 +2,7 @@
 // their inputs share one and run the kernels of that device's backend.
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 
