@@ -76,6 +76,21 @@ class Backend {
   // src, dst contiguous [rows, n]: running sum along each row.
   virtual void cumsum(const Tensor& src, const Tensor& dst) = 0;
 
+  // ---- core/norm.h ----
+  // src, dst contiguous [rows, n], n >= 1, floating; weight, bias [n]
+  // contiguous or undefined. Normalizes each row (subtracting its mean when
+  // `center`, LayerNorm; not, RMSNorm), then scales and shifts; writes
+  // rstd[r] = 1 / sqrt(var_r + eps) (var_r = mean(x^2) without centering)
+  // and, when centering, mean[r].
+  virtual void norm(const Tensor& src, const Tensor& weight, const Tensor& bias, double eps, bool center,
+                    const Tensor& dst, const Tensor& mean, const Tensor& rstd) = 0;
+  // The gradients of norm from dy [rows, n] and the forward's src, weight,
+  // mean and rstd: dx [rows, n], and dweight, dbias [n] (sums over the rows;
+  // skipped where undefined). All contiguous.
+  virtual void norm_backward(const Tensor& dy, const Tensor& src, const Tensor& weight, const Tensor& mean,
+                             const Tensor& rstd, bool center, const Tensor& dx, const Tensor& dweight,
+                             const Tensor& dbias) = 0;
+
   // ---- core/matmul.h ----
   // a [B,M,K], b [B,K,N] with any strides (batch stride 0 when broadcast);
   // dst contiguous [B,M,N]; floating, same dtype.

@@ -16,6 +16,8 @@ const std::vector<OpInfo>& op_registry() {
       // core/reduce.h
       {"sum", true}, {"mean", true}, {"var", true}, {"amax", true}, {"amin", true}, {"logsumexp", true},
       {"softmax", true}, {"log_softmax", true}, {"cumsum", true}, {"argmax", false}, {"argmin", false},
+      // core/norm.h
+      {"layer_norm", true}, {"rms_norm", true},
       // core/matmul.h
       {"matmul", true}, {"grouped_matmul", true},
       // core/indexing.h

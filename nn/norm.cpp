@@ -1,7 +1,6 @@
 #include "nn/norm.h"
 
-#include "core/elementwise.h"
-#include "core/reduce.h"
+#include "core/norm.h"
 #include "nn/init.h"
 
 namespace moegrad {
@@ -24,9 +23,7 @@ LayerNorm::LayerNorm(int64_t d, double e, bool affine, DType dtype) : dim(d), ep
 
 Tensor LayerNorm::forward(const Tensor& x) const {
   check_last_dim("LayerNorm", x, dim);
-  Tensor centered = sub(x, mean(x, {-1}, true));
-  Tensor y = mul(centered, rsqrt(add(var(x, {-1}, true, 0), eps)));
-  return weight.defined() ? add(mul(y, weight), bias) : y;
+  return layer_norm(x, weight, bias, eps);
 }
 
 RMSNorm::RMSNorm(int64_t d, double e, DType dtype) : dim(d), eps(e) {
@@ -37,7 +34,7 @@ RMSNorm::RMSNorm(int64_t d, double e, DType dtype) : dim(d), eps(e) {
 
 Tensor RMSNorm::forward(const Tensor& x) const {
   check_last_dim("RMSNorm", x, dim);
-  return mul(mul(x, rsqrt(add(mean(mul(x, x), {-1}, true), eps))), weight);
+  return rms_norm(x, weight, eps);
 }
 
 }  // namespace moegrad

@@ -26,6 +26,7 @@
 #include "core/indexing.h"
 #include "core/join.h"
 #include "core/matmul.h"
+#include "core/norm.h"
 #include "core/op_registry.h"
 #include "core/reduce.h"
 #include "reference.h"
@@ -324,6 +325,24 @@ const std::map<std::string, Case>& gradcheck_cases() {
          check("dim -1", [](const In& in) { return log_softmax(in[0], -1); }, {grad_leaf({3, 4}, 136)});
          check("middle dim of a transpose", [](const In& in) { return log_softmax(in[0].transpose(0, 2), 1); },
                {grad_leaf({2, 3, 2}, 137)});
+       }},
+      {"layer_norm",
+       [] {
+         check("weight and bias", [](const In& in) { return layer_norm(in[0], in[1], in[2], 1e-5); },
+               {grad_leaf({3, 5}, 401), grad_leaf({5}, 402), grad_leaf({5}, 403)});
+         check("no affine, 3-d", [](const In& in) { return layer_norm(in[0], Tensor(), Tensor(), 1e-5); },
+               {grad_leaf({2, 3, 4}, 404)});
+         check("of a transpose, weight only", [](const In& in) { return layer_norm(in[0].t(), in[1], Tensor(), 0.1); },
+               {grad_leaf({4, 3}, 405), grad_leaf({4}, 406)});
+         check("rows of one element", [](const In& in) { return layer_norm(in[0], in[1], in[2], 1e-3); },
+               {grad_leaf({4, 1}, 407), grad_leaf({1}, 408), grad_leaf({1}, 409)});
+       }},
+      {"rms_norm",
+       [] {
+         check("weight", [](const In& in) { return rms_norm(in[0], in[1], 1e-6); },
+               {grad_leaf({3, 5}, 410), grad_leaf({5}, 411)});
+         check("no weight, of a transpose", [](const In& in) { return rms_norm(in[0].transpose(0, 2), Tensor(), 1e-6); },
+               {grad_leaf({2, 3, 4}, 412)});
        }},
       {"cumsum",
        [] {

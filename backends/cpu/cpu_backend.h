@@ -1,9 +1,10 @@
 // The CPU backend: host memory, OpenMP loops and OpenBLAS GEMMs. Its methods
 // are defined in the file named after the op family they serve
-// (elementwise.cpp, reduce.cpp, matmul.cpp, indexing.cpp, copy.cpp,
+// (elementwise.cpp, reduce.cpp, norm.cpp, matmul.cpp, indexing.cpp, copy.cpp,
 // factory.cpp), next to the core header with the same stem.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -27,6 +28,12 @@ class CpuBackend final : public Backend {
   size_t cached_bytes() const;
   void empty_cache();  // returns every cached block to the system
 
+  // Bytes handed out and not yet given back, whatever their size class (a
+  // request's rounded size; for a cached block, the whole block). Cached free
+  // blocks do not count. Training's live memory: at the same point of every
+  // step it must come back to the same value, or something is leaking.
+  size_t allocated_bytes() const { return allocated_bytes_.load(std::memory_order_relaxed); }
+
   void fill(const Tensor& dst, double value) override;
   void copy(const Tensor& src, const Tensor& dst) override;
   void arange(const Tensor& dst, double start, double step) override;
@@ -40,6 +47,12 @@ class CpuBackend final : public Backend {
   void reduce(ReduceOp op, const Tensor& src, const Tensor& dst, double correction) override;
   void softmax(const Tensor& src, const Tensor& dst, bool log) override;
   void cumsum(const Tensor& src, const Tensor& dst) override;
+
+  void norm(const Tensor& src, const Tensor& weight, const Tensor& bias, double eps, bool center, const Tensor& dst,
+            const Tensor& mean, const Tensor& rstd) override;
+  void norm_backward(const Tensor& dy, const Tensor& src, const Tensor& weight, const Tensor& mean,
+                     const Tensor& rstd, bool center, const Tensor& dx, const Tensor& dweight,
+                     const Tensor& dbias) override;
 
   void matmul(const Tensor& a, const Tensor& b, const Tensor& dst) override;
 
@@ -57,6 +70,7 @@ class CpuBackend final : public Backend {
   std::multimap<size_t, void*> cache_;        // block size -> free block
   std::unordered_map<void*, size_t> blocks_;  // every large block handed out -> its size
   size_t cached_bytes_ = 0;
+  std::atomic<size_t> allocated_bytes_{0};
 };
 
 }  // namespace moegrad
