@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 #include "apps/model.h"
@@ -58,7 +59,8 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const RunC
                             const RandomState& random, int64_t keep) {
   fs::path dir = fs::path(run_dir) / "checkpoints";
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  // A directory just made must itself be durable before the files in it can be.
+  if (fs::create_directories(dir, ec)) sync_directory(dir.parent_path().string());
   MOEGRAD_CHECK(!ec, kOp, "cannot create '", dir.string(), "': ", ec.message());
 
   TensorMap tensors;
@@ -80,39 +82,35 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const RunC
   const std::string sidecar = (dir / (stem + ".json")).string();
   write_file_atomically(kOp, sidecar, side.dump(2) + "\n");
 
-  // Rotate: the sidecar goes first, so a crash in between leaves an orphan
-  // weights file, never a sidecar without its weights.
+  // Rotate, only now that the new checkpoint is complete. The old sidecars
+  // go first, and the directory is synced before their weights go, so no
+  // crash (a power cut included) leaves a sidecar without its weights. Then
+  // the leftovers of killed saves: weights older than this step that no
+  // sidecar names (killed between the two writes) and dead writers'
+  // temporaries. Failures here leave extra files, never a broken checkpoint.
   std::vector<std::string> all = list_checkpoints(run_dir);
-  for (size_t i = 0; i + size_t(keep) < all.size(); ++i) {
-    fs::path side_old(all[i]);
-    fs::path weights_old = side_old;
-    weights_old.replace_extension(".safetensors");
-    fs::remove(side_old, ec);
-    fs::remove(weights_old, ec);
+  const size_t drop = all.size() > size_t(keep) ? all.size() - size_t(keep) : 0;
+  for (size_t i = 0; i < drop; ++i) fs::remove(all[i], ec);
+  if (drop > 0) sync_directory(dir.string());
+  std::set<std::string> named;
+  for (size_t i = drop; i < all.size(); ++i)
+    named.insert(fs::path(all[i]).replace_extension(".safetensors").filename().string());
+  std::vector<fs::path> orphans;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step-", 0) == 0 && entry.path().extension() == ".safetensors" && name < stem && !named.count(name))
+      orphans.push_back(entry.path());  // zero-padded: name < stem is an older step
   }
+  for (const fs::path& p : orphans) fs::remove(p, ec);
+  remove_stale_temporaries(dir.string());
   return sidecar;
 }
 
-Checkpoint load_checkpoint(const std::string& path_in) {
-  std::error_code ec;
-  fs::path path = fs::path(path_in).lexically_normal();
-  if (!path.has_filename() && path.has_parent_path()) path = path.parent_path();  // "run/checkpoints/"
-  MOEGRAD_CHECK(fs::exists(path, ec), kOp, "'", path_in, "' does not exist");
-  if (fs::is_directory(path, ec)) {
-    fs::path run_dir = path.filename() == "checkpoints" ? path.parent_path() : path;
-    std::vector<std::string> all = list_checkpoints(run_dir.string());
-    MOEGRAD_CHECK(!all.empty(), kOp, "no checkpoint in '", path_in, "' (expected checkpoints/step-*.json)");
-    path = all.back();
-  } else if (path.extension() == ".safetensors") {
-    path.replace_extension(".json");
-  }
-  const std::string sidecar = path.string();
-  std::ifstream in(sidecar, std::ios::binary);
-  MOEGRAD_CHECK(in.good(), kOp, "cannot read '", sidecar, "'");
+Checkpoint parse_sidecar(const std::string& text, const std::string& sidecar) {
   nlohmann::json side;
   try {
-    side = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
+    side = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
     MOEGRAD_CHECK(false, kOp, "'", sidecar, "' is not valid JSON: ", e.what());
   }
   auto need = [&](const char* key) -> const nlohmann::json& {
@@ -142,7 +140,31 @@ Checkpoint load_checkpoint(const std::string& path_in) {
     ck.random.layer_offsets.push_back(v.get<uint64_t>());
   }
   MOEGRAD_CHECK(need("weights").is_string(), kOp, "'", sidecar, "': weights must be a file name");
-  fs::path weights = fs::path(sidecar).parent_path() / side["weights"].get<std::string>();
+  ck.weights_file = side["weights"].get<std::string>();
+  return ck;
+}
+
+Checkpoint load_checkpoint(const std::string& path_in) {
+  std::error_code ec;
+  fs::path path = fs::path(path_in).lexically_normal();
+  if (!path.has_filename() && path.has_parent_path()) path = path.parent_path();  // "run/checkpoints/"
+  MOEGRAD_CHECK(fs::exists(path, ec), kOp, "'", path_in, "' does not exist");
+  if (fs::is_directory(path, ec)) {
+    fs::path run_dir = path.filename() == "checkpoints" ? path.parent_path() : path;
+    std::vector<std::string> all = list_checkpoints(run_dir.string());
+    MOEGRAD_CHECK(!all.empty(), kOp, "no checkpoint in '", path_in, "' (expected checkpoints/step-*.json)");
+    path = all.back();
+  } else if (path.extension() == ".safetensors") {
+    path.replace_extension(".json");
+  }
+  const std::string sidecar = path.string();
+  std::ifstream in(sidecar, std::ios::binary);
+  MOEGRAD_CHECK(in.good(), kOp, "cannot read '", sidecar, "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  MOEGRAD_CHECK(!in.bad(), kOp, "cannot read '", sidecar, "'");
+  Checkpoint ck = parse_sidecar(text.str(), sidecar);
+  fs::path weights = fs::path(sidecar).parent_path() / ck.weights_file;
   SafetensorsFile file = load_safetensors(weights.string());
   for (auto& [name, t] : file.tensors) {
     if (name.rfind("model.", 0) == 0) {

@@ -29,7 +29,8 @@ struct RandomState {
   std::vector<uint64_t> layer_offsets;  // the MoE layers' generators (their seeds come from the config)
 };
 
-// Saves the checkpoint of `step`, then deletes all but the newest `keep`.
+// Saves the checkpoint of `step`, then deletes all but the newest `keep`
+// and what killed saves left behind (weights without a sidecar, temporaries).
 // Returns the sidecar's path.
 std::string save_checkpoint(const std::string& run_dir, int64_t step, const RunConfig& config,
                             const Tokenizer& tokenizer, const DecoderLM& model, const Optimizer& optimizer,
@@ -37,6 +38,7 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const RunC
 
 struct Checkpoint {
   std::string sidecar_path;
+  std::string weights_file;  // as the sidecar names it, relative to the sidecar's directory
   int64_t step = 0;
   RunConfig config;
   Tokenizer tokenizer = Tokenizer::byte_level();
@@ -49,6 +51,13 @@ struct Checkpoint {
 // failure (no checkpoint, a missing or corrupt file, a sidecar that does not
 // match its weights) is a moegrad::Error naming the file.
 Checkpoint load_checkpoint(const std::string& path);
+
+// The sidecar part of load_checkpoint, from the sidecar's text: step, config
+// (validated), tokenizer, random state and weights file name; the tensors stay
+// empty. `sidecar_path` names the source in errors. Every failure (bad JSON, a
+// missing or mistyped field, a config or tokenizer that does not validate) is
+// a moegrad::Error starting "checkpoint: '<sidecar_path>'".
+Checkpoint parse_sidecar(const std::string& text, const std::string& sidecar_path);
 
 // Sidecars of complete checkpoints in run_dir, oldest first.
 std::vector<std::string> list_checkpoints(const std::string& run_dir);

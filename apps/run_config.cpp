@@ -81,6 +81,7 @@ void validate(const RunConfig& c) {
   one_of("gate", c.gate, {"linear", "xmoe"});
   one_of("second_expert", c.second_expert, {"all", "sampling", "random"});
   one_of("thor_inference", c.thor_inference, {"random_token", "random_sequence", "fixed", "ensemble"});
+  one_of("nonfinite", c.nonfinite, {"stop", "skip"});
   MOEGRAD_CHECK(!c.data.empty(), "config", "--data must name a corpus or a file");
   MOEGRAD_CHECK(!c.run_dir.empty(), "config", "--run-dir must not be empty");
   in_range("valid_fraction", c.valid_fraction, 1e-6, 0.5);

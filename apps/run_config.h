@@ -58,6 +58,7 @@ struct RunConfig {
   int64_t eval_batches = 8;
   int64_t checkpoint_every = 200;
   int64_t keep_checkpoints = 3;
+  std::string nonfinite = "stop";  // stop | skip: what a NaN or Inf in the loss or a gradient does
   std::string run_dir = "runs/default";
 };
 
@@ -103,6 +104,9 @@ void visit_fields(C& c, F&& f) {
   f("eval_batches", c.eval_batches, "batches per validation");
   f("checkpoint_every", c.checkpoint_every, "steps between checkpoints (0: only at the end)");
   f("keep_checkpoints", c.keep_checkpoints, "checkpoints kept (the oldest are deleted)");
+  f("nonfinite", c.nonfinite,
+    "on a NaN/Inf loss or gradient: stop (exit with an error naming the step and parameter) | skip (drop the "
+    "update, retry the step on the next batch; 10 in a row stop)");
   f("run_dir", c.run_dir, "directory of the run's outputs");
 }
 

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -18,10 +20,9 @@
 #include "core/copy.h"
 #include "core/elementwise.h"
 #include "core/graph.h"
+#include "core/reduce.h"
 #include "moe/layer.h"
-#include "moe/thor.h"
 #include "nn/file.h"
-#include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
 
@@ -81,6 +82,23 @@ std::string fmt(double v, int precision = 4) {
   return os.str();
 }
 
+// x * 0 is 0 for every finite x and NaN for NaN and +-Inf: the sum is 0
+// exactly when every element is finite, whatever their size.
+bool all_finite(const Tensor& t) { return sum(mul(t.detach(), 0.0)).item<double>() == 0; }
+
+// Why a step must not be applied ("" when it may). The clipping pass has
+// summed the squares of every gradient, and a finite norm proves every
+// element finite: only a bad step pays for the search by name.
+std::string nonfinite_reason(double loss, double grad_norm, const NamedTensors& params) {
+  auto text = [](double v) { return std::isnan(v) ? std::string("nan") : v > 0 ? "inf" : "-inf"; };
+  if (!std::isfinite(loss)) return "non-finite loss (" + text(loss) + ")";
+  if (std::isfinite(grad_norm)) return "";
+  NoGradGuard no_grad;
+  for (const auto& [name, p] : params)
+    if (p.grad().defined() && !all_finite(p.grad())) return "non-finite gradient in " + name;
+  return "non-finite gradient norm (" + text(grad_norm) + "): the squares overflow, every element is finite";
+}
+
 std::string duration(double seconds) {
   int64_t s = int64_t(seconds + 0.5);
   std::ostringstream os;
@@ -98,11 +116,15 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
   Checkpoint ck;
   if (resume) {
     int64_t steps = c.steps;
+    const std::string nonfinite = c.nonfinite;
     ck = load_checkpoint(c.run_dir);
     std::string run_dir = c.run_dir;
     c = ck.config;
     c.run_dir = run_dir;
     c.steps = std::max(c.steps, steps);  // steps <= 0: the run's own budget
+    // A policy, not part of the model: a run stopped by a NaN may go on skipping.
+    if (!nonfinite.empty()) c.nonfinite = nonfinite;
+    validate(c);
   } else {
     validate(c);
     MOEGRAD_CHECK(list_checkpoints(c.run_dir).empty() && !fs::exists(fs::path(c.run_dir) / "metrics.jsonl"), "train",
@@ -148,6 +170,7 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
   std::error_code ec;
   fs::create_directories(c.run_dir, ec);
   MOEGRAD_CHECK(!ec, "train", "cannot create '", c.run_dir, "': ", ec.message());
+  remove_stale_temporaries(c.run_dir);  // of config.json and metrics.jsonl, from a killed run
   const std::string metrics_path = (fs::path(c.run_dir) / "metrics.jsonl").string();
   if (resume) truncate_metrics(metrics_path, step);
   nlohmann::json effective = to_json(c);
@@ -155,14 +178,23 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
   MetricsWriter log(metrics_path);
 
   const bool tty = &out == &std::cout && ::isatty(STDOUT_FILENO);
-  const bool thor = c.model == "thor";
-  const double smoothing = label_smoothing_of(c);
   auto snapshot = [&] {
     RandomState r{default_generator(), data_gen, {}};
     for (Generator* g : layer_gens) r.layer_offsets.push_back(g->offset());
     return r;
   };
+  const NamedTensors named = model->named_parameters();
+  auto last_checkpoint = [&] {
+    std::vector<std::string> all = list_checkpoints(c.run_dir);
+    return all.empty() ? std::string("none was saved yet") : all.back() + " is intact";
+  };
   auto checkpoint = [&] {
+    {
+      NoGradGuard no_grad;
+      for (const auto& [name, p] : named)
+        MOEGRAD_CHECK(all_finite(p), "train", "step ", step, ": non-finite weights in ", name,
+                      " after the update; not saved (the last checkpoint: ", last_checkpoint(), ")");
+    }
     std::string path = save_checkpoint(c.run_dir, step, c, tokenizer, *model, opt, snapshot(), c.keep_checkpoints);
     log.write({{"kind", "event"}, {"step", step}, {"event", "checkpoint"}, {"path", path}});
     return path;
@@ -195,32 +227,49 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
   SigintScope sigint;
   const auto t_start = std::chrono::steady_clock::now();
   const int64_t first_step = step;
+  int64_t skips_in_a_row = 0;
+  // Ctrl-C: a checkpoint (unless this step saved one) and out.
+  auto interrupt = [&](bool saved) {
+    if (tty) out << "\n";
+    std::string path = saved ? list_checkpoints(c.run_dir).back() : checkpoint();
+    out << "interrupted at step " << step << ": saved " << path << "; continue with --resume" << std::endl;
+    result.step = step;
+    result.interrupted = true;
+    return result;
+  };
   while (step < c.steps) {
     const auto t0 = std::chrono::steady_clock::now();
     opt.set_lr(schedule.lr(step));
     auto [x, y] = sample_batch(split.train, c.batch, c.seq_len, data_gen);
-    Tensor loss, aux;
-    if (thor) {  // two passes, each with its own expert draws and dropout
-      Tensor l1 = model->forward(x), l2 = model->forward(x);
-      ThorLossOptions o;
-      o.alpha = c.thor_alpha;
-      o.label_smoothing = smoothing;
-      loss = div(thor_loss(l1, l2, y, o), double(y.numel()));  // token-summed, then per token
-    } else {
-      CrossEntropyOptions o;
-      o.label_smoothing = smoothing;
-      loss = cross_entropy(model->forward(x), y, o);
-      aux = total_aux_loss(*model);
-      loss = add(loss, aux);
-    }
+    Tensor aux;
+    Tensor loss = training_loss(*model, c, x, y, &aux);  // THOR: two passes, each with its own draws
     opt.zero_grad();
     loss.backward();
+    if (hooks.after_backward) hooks.after_backward(step + 1, named);
+    const double loss_v = cast(loss.detach(), DType::f64).item<double>();
     double grad_norm = clip_grad_norm(params, c.clip > 0 ? c.clip : 1e30);
+    if (std::string why = nonfinite_reason(loss_v, grad_norm, named); !why.empty()) {
+      // Nothing of this step is applied; with skip, the next batch retries it.
+      const bool skip = c.nonfinite == "skip" && ++skips_in_a_row < kMaxSkipsInARow;
+      log.write({{"kind", "event"},
+                 {"step", step + 1},
+                 {"event", skip ? "skipped" : "stopped"},
+                 {"reason", why},
+                 {"bad_in_a_row", std::max<int64_t>(skips_in_a_row, 1)}});
+      MOEGRAD_CHECK(c.nonfinite == "skip", "train", "step ", step + 1, ": ", why,
+                    "; stopped (--nonfinite stop) with nothing of the step applied or saved; the last checkpoint: ",
+                    last_checkpoint(), ". Lower --lr or raise --warmup, or resume with --nonfinite skip");
+      MOEGRAD_CHECK(skip, "train", "step ", step + 1, ": ", why, "; ", kMaxSkipsInARow,
+                    " bad steps in a row, stopped (--nonfinite skip); the last checkpoint: ", last_checkpoint(),
+                    ". Lower --lr or raise --warmup");
+      if (tty) out << "\n";
+      out << "step " << step + 1 << ": skipped, " << why << " (" << skips_in_a_row << " in a row)" << std::endl;
+      if (g_stop) return interrupt(false);
+      continue;
+    }
+    skips_in_a_row = 0;
     opt.step();
     ++step;
-    const double loss_v = cast(loss.detach(), DType::f64).item<double>();
-    MOEGRAD_CHECK(std::isfinite(loss_v), "train", "the loss is ", loss_v, " at step ", step,
-                  ": lower --lr or raise --warmup (the last checkpoint is intact)");
     if (hooks.after_step) hooks.after_step(step, loss_v);
 
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -249,14 +298,7 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
     if (c.eval_every > 0 && step % c.eval_every == 0) validate_now();
     bool saved = c.checkpoint_every > 0 && step % c.checkpoint_every == 0;
     if (saved) checkpoint();
-    if (g_stop) {  // after this step's validation, so a resumed run repeats nothing
-      if (tty) out << "\n";
-      std::string path = saved ? list_checkpoints(c.run_dir).back() : checkpoint();
-      out << "interrupted at step " << step << ": saved " << path << "; continue with --resume" << std::endl;
-      result.step = step;
-      result.interrupted = true;
-      return result;
-    }
+    if (g_stop) return interrupt(saved);  // after this step's validation, so a resumed run repeats nothing
   }
   validate_now();
   checkpoint();

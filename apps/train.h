@@ -10,6 +10,15 @@
 //
 // Resuming loads the newest checkpoint and continues exactly: on the CPU the
 // continued run's losses are bit for bit those of an uninterrupted run.
+//
+// A NaN or Inf in the loss or in any gradient is caught after backward, before
+// the update (a finite gradient norm proves every element finite, so only a
+// bad step pays for the search that names the parameter). With nonfinite
+// "stop" train() throws "step N: non-finite gradient in <name>" (or "...
+// loss") having applied and saved nothing; with "skip" the update is dropped,
+// an event goes to metrics.jsonl and the step is retried on the next batch,
+// until kMaxSkipsInARow bad steps in a row stop the run the same way. A
+// checkpoint is never written from non-finite weights.
 #pragma once
 
 #include <functional>
@@ -17,6 +26,7 @@
 #include <string>
 
 #include "apps/run_config.h"
+#include "nn/module.h"
 
 namespace moegrad::app {
 
@@ -30,10 +40,18 @@ struct TrainResult {
 struct TrainHooks {
   // Called after every optimizer step with its number (1-based) and loss.
   std::function<void(int64_t step, double loss)> after_step;
+  // Called after every backward pass, before its gradients are checked,
+  // clipped and applied, with the number the step will have and the model's
+  // parameters (grad() set): tests inject non-finite gradients here.
+  std::function<void(int64_t step, const NamedTensors& params)> after_backward;
 };
 
+// With nonfinite "skip", this many bad steps in a row stop the run.
+constexpr int64_t kMaxSkipsInARow = 10;
+
 // Trains c (or, with resume, continues the run in c.run_dir with its saved
-// settings; c.steps may raise the step budget, and 0 keeps the run's). A
+// settings; c.steps may raise the step budget, and 0 keeps the run's;
+// c.nonfinite replaces the run's, and "" keeps it). A
 // resumed run that has already done its steps is left as it is. data_dir is where named
 // corpora live. Everything is checked before anything is written: a bad
 // setting, a missing corpus, a run directory that already holds a run

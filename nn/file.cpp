@@ -1,11 +1,14 @@
 #include "nn/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -70,9 +73,36 @@ void write_file_atomically(const char* op, const std::string& path,
     ::unlink(tmp.c_str());
     throw;
   }
-  // Make the rename itself durable; best effort (some filesystems refuse).
-  Fd dir(::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() >= 0) ::fsync(dir.get());
+  sync_directory(parent_dir(path));  // make the rename itself durable
+}
+
+void sync_directory(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() >= 0) ::fsync(fd.get());
+}
+
+size_t remove_stale_temporaries(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    const size_t at = name.rfind(".tmp-");
+    if (at == std::string::npos || at == 0) continue;
+    // "<pid>-<n>", both decimal: anything else is not ours to delete.
+    const char* p = name.c_str() + at + 5;
+    char* end = nullptr;
+    const long pid = std::strtol(p, &end, 10);
+    if (end == p || *end != '-' || pid <= 0) continue;
+    const char* n = end + 1;
+    if (*n == '\0' || std::strspn(n, "0123456789") != std::strlen(n)) continue;
+    const bool alive = ::kill(pid_t(pid), 0) == 0 || errno == EPERM;
+    if (!alive) stale.push_back(name);
+  }
+  ::closedir(d);
+  size_t removed = 0;
+  for (const std::string& name : stale) removed += ::unlink((dir + "/" + name).c_str()) == 0;
+  return removed;
 }
 
 }  // namespace moegrad

@@ -40,4 +40,13 @@ inline void write_file_atomically(const char* op, const std::string& path, const
   write_file_atomically(op, path, {{bytes.data(), bytes.size()}});
 }
 
+// fsyncs a directory, making the entries created, renamed or removed in it
+// durable. Best effort: filesystems that refuse are left as they are.
+void sync_directory(const std::string& dir);
+
+// Removes the temporary files that write_file_atomically leaves in `dir` when
+// its process dies mid-write ("<name>.tmp-<pid>-<n>" whose pid is no running
+// process; another live writer's are kept). Returns how many were removed.
+size_t remove_stale_temporaries(const std::string& dir);
+
 }  // namespace moegrad

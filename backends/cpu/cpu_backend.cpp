@@ -30,6 +30,7 @@ void* CpuBackend::allocate(size_t nbytes) {
   if (size < kCacheFrom) {
     void* p = std::aligned_alloc(64, size);
     MOEGRAD_CHECK(p != nullptr, "cpu allocate", "out of memory allocating ", nbytes, " bytes");
+    allocated_bytes_.fetch_add(size, std::memory_order_relaxed);
     return p;
   }
   std::lock_guard<std::mutex> lock(cache_mutex_);
@@ -37,6 +38,7 @@ void* CpuBackend::allocate(size_t nbytes) {
   if (it != cache_.end() && it->first <= size + size / 2) {
     void* p = it->second;
     cached_bytes_ -= it->first;
+    allocated_bytes_.fetch_add(it->first, std::memory_order_relaxed);
     cache_.erase(it);
     return p;
   }
@@ -52,17 +54,20 @@ void* CpuBackend::allocate(size_t nbytes) {
   }
   MOEGRAD_CHECK(p != nullptr, "cpu allocate", "out of memory allocating ", nbytes, " bytes");
   blocks_[p] = size;
+  allocated_bytes_.fetch_add(size, std::memory_order_relaxed);
   return p;
 }
 
 void CpuBackend::deallocate(void* ptr, size_t nbytes) {
   if (ptr == nullptr) return;
-  if (rounded_size(nbytes) < kCacheFrom) {
+  if (size_t size = rounded_size(nbytes); size < kCacheFrom) {
+    allocated_bytes_.fetch_sub(size, std::memory_order_relaxed);
     std::free(ptr);
     return;
   }
   std::lock_guard<std::mutex> lock(cache_mutex_);
   size_t size = blocks_.at(ptr);  // may exceed nbytes: the cache handed out a larger block
+  allocated_bytes_.fetch_sub(size, std::memory_order_relaxed);
   if (cached_bytes_ + size <= kMaxCachedBytes) {
     cache_.emplace(size, ptr);
     cached_bytes_ += size;
