@@ -81,7 +81,7 @@ void print_info() {
             << " (OMP_WAIT_POLICY=" << (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset")
             << ")\n"
             << "  CUDA:         " << cuda_device_count() << " GPU(s) visible; tensors on the GPU "
-            << (cuda_is_available() ? "available" : "not in this build yet") << "\n";
+            << (cuda_is_available() ? "available" : "unavailable (no GPU, or a build without CUDA)") << "\n";
 }
 
 // A toy router: what an MoE layer's first step computes, from the core ops.

@@ -1,6 +1,9 @@
 #include "core/backend.h"
 
 #include "backends/cpu/cpu_backend.h"
+#ifdef MOEGRAD_WITH_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 
 namespace moegrad {
 
@@ -9,7 +12,11 @@ Backend& backend(Device device) {
   // destructor of ours would have run.
   static CpuBackend* cpu = new CpuBackend();
   if (device.is_cpu()) return *cpu;
+#ifdef MOEGRAD_WITH_CUDA
+  return cuda_backend(device.index);  // throws naming the device when there is no such GPU
+#else
   detail::fail("backend", "device ", device.str(), " has no tensor backend in this build (CPU only)");
+#endif
 }
 
 }  // namespace moegrad

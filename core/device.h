@@ -2,6 +2,7 @@
 // their inputs share one and run the kernels of that device's backend.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -31,8 +32,25 @@ Device parse_device(const std::string& s);
 // GPUs the CUDA runtime sees; 0 in a build without CUDA or without a driver.
 int cuda_device_count();
 // True when tensors can live on a GPU: this build has the CUDA tensor backend
-// and a GPU is visible. CUDA tests skip unless it is true. (The tensor
-// backend is not written yet, so for now this is false even with a GPU.)
+// and a GPU is visible. CUDA tests skip unless it is true.
 bool cuda_is_available();
+
+// ---- the CUDA backend's knobs and figures (backends/cuda) ----
+// In a build without CUDA the queries return 0/false, cuda_set_tf32(false)
+// does nothing, and the rest throw moegrad::Error.
+//
+// TF32: f32 matmuls on tensor cores, which round their inputs to 10 mantissa
+// bits (about 1e-3 relative error) for several times the speed. Off by
+// default, so CUDA f32 results stay within f32 tolerances of the CPU's.
+// Process-wide; affects matmuls launched after the call.
+void cuda_set_tf32(bool on);
+bool cuda_tf32();
+// The caching allocator of GPU `device`: bytes handed out to tensors (in
+// size-class units), bytes kept free for reuse, and giving those back.
+size_t cuda_memory_allocated(int device = 0);
+size_t cuda_memory_cached(int device = 0);
+void cuda_empty_cache(int device = 0);
+// Waits for every queued kernel of GPU `device`; reports a kernel fault.
+void cuda_synchronize(int device = 0);
 
 }  // namespace moegrad

@@ -36,6 +36,9 @@ void check_rank_at_least_1(const char* op, const Tensor& x) {
 
 // Smallest and largest value of an integer tensor, read on the host. Index
 // tensors are small next to the data they address, so one copy is cheap.
+// For a CUDA index this copy is a device -> host transfer that waits for
+// every queued kernel (a sync per indexing op); a device-side range check
+// that raises a flag read once per step would remove it.
 struct MinMax {
   int64_t min = 0, max = 0;
 };

@@ -90,6 +90,27 @@ void Module::train(bool on) {
   for (auto& [name, child] : children_) child->train(on);
 }
 
+namespace {
+// Points `t`'s impl at a copy of its data on `device`; every handle sharing
+// the impl follows. A fresh contiguous copy, so strides and offset reset.
+void move_in_place(const Tensor& t, Device device) {
+  Tensor moved = t.detach().to(device);
+  TensorImpl& impl = *t.impl_ptr();
+  impl.storage = moved.storage();
+  impl.strides = moved.strides();
+  impl.offset = moved.offset();
+}
+}  // namespace
+
+Module& Module::to(Device device) {
+  for (auto& [name, p] : named_parameters()) {
+    if (p.device() == device) continue;
+    move_in_place(p, device);
+    if (Tensor g = p.grad(); g.defined() && g.device() != device) move_in_place(g, device);
+  }
+  return *this;
+}
+
 void Module::zero_grad() {
   for (auto& [name, p] : named_parameters()) p.set_grad(Tensor());
 }

@@ -48,6 +48,15 @@ class Module {
 
   void zero_grad();  // drops every parameter's gradient
 
+  // Moves every parameter, and its gradient if it has one, to `device`, in
+  // place: each parameter keeps its identity (the Tensor handles that layers
+  // and optimizers hold see the new storage), stays a leaf and keeps
+  // requires_grad. Modules hold no state but parameters (there are no
+  // buffers), so this moves the whole module. An optimizer that already
+  // stepped keeps its state on the old device: its next step fails naming
+  // both devices; create optimizers after moving, as in PyTorch.
+  Module& to(Device device);
+
   // Direct submodules, in registration order, with their names.
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 

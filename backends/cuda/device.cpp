@@ -1,6 +1,7 @@
-// CUDA device discovery. The CUDA tensor backend (kernels, cuBLAS, caching
-// allocator) lands here; for now this file answers whether a GPU is present
-// so CUDA tests can skip cleanly where there is none.
+// CUDA device discovery: how many GPUs the runtime sees, so that
+// cuda_is_available() (core/device.cpp) can say whether CUDA tensors work
+// here and CUDA tests skip cleanly where there is no GPU. The backend itself
+// is cuda_backend.h and the files beside it.
 #include <cuda_runtime.h>
 
 #include "core/device.h"
