@@ -132,6 +132,8 @@ Checkpoint parse_sidecar(const std::string& text, const std::string& sidecar) {
     MOEGRAD_CHECK(false, kOp, "'", sidecar, "': ", e.what());
   }
   const nlohmann::json& r = need("random");
+  // value() below throws nlohmann's type_error on anything but an object.
+  MOEGRAD_CHECK(r.is_object(), kOp, "'", sidecar, "': random must be an object, got ", r.dump());
   ck.random.global = generator_from(r.value("global", nlohmann::json()), sidecar);
   ck.random.data = generator_from(r.value("data", nlohmann::json()), sidecar);
   MOEGRAD_CHECK(r.contains("layers") && r["layers"].is_array(), kOp, "'", sidecar, "': random.layers missing");

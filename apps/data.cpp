@@ -343,9 +343,11 @@ TokenSplit split_tokens(const std::vector<int32_t>& tokens, double valid_fractio
   const int64_t n = int64_t(tokens.size());
   const int64_t n_valid = int64_t(std::floor(double(n) * valid_fraction));
   const int64_t n_train = n - n_valid;
-  MOEGRAD_CHECK(n_train >= seq_len + 1 && n_valid >= seq_len + 1, op, "the corpus is too small for seq_len ", seq_len,
-                ": ", n, " tokens split ", n_train, " train / ", n_valid, " valid (valid_fraction ", valid_fraction,
-                "), and each side needs at least seq_len + 1 = ", seq_len + 1);
+  // Compared and printed without computing seq_len + 1 in int64: seq_len can
+  // be INT64_MAX, and the overflow would let the check pass.
+  MOEGRAD_CHECK(n_train > seq_len && n_valid > seq_len, op, "the corpus is too small for seq_len ", seq_len, ": ", n,
+                " tokens split ", n_train, " train / ", n_valid, " valid (valid_fraction ", valid_fraction,
+                "), and each side needs at least seq_len + 1 = ", uint64_t(seq_len) + 1);
   TokenSplit s;
   s.train.assign(tokens.begin(), tokens.begin() + n_train);
   s.valid.assign(tokens.begin() + n_train, tokens.end());
@@ -356,7 +358,8 @@ std::pair<Tensor, Tensor> sample_batch(const std::vector<int32_t>& tokens, int64
   const char* op = "sample_batch";
   MOEGRAD_CHECK(batch >= 1 && len >= 1, op, "batch and len must be >= 1, got batch ", batch, ", len ", len);
   const int64_t n = int64_t(tokens.size());
-  MOEGRAD_CHECK(n >= len + 1, op, n, " tokens are too few for a window of len + 1 = ", len + 1);
+  MOEGRAD_CHECK(n > len, op, n, " tokens are too few for a window of len + 1 = ", uint64_t(len) + 1);
+  MOEGRAD_CHECK(batch <= INT64_MAX / len, op, "batch ", batch, " windows of len ", len, " exceed 2^63 - 1 tokens");
   const int64_t starts = n - len;  // valid starts: 0 .. n - len - 1
   const std::vector<double> u = rand({batch}, DType::f64, &gen).to_vector<double>();
   std::vector<int64_t> x(size_t(batch * len)), y(size_t(batch * len));
@@ -376,8 +379,8 @@ std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& 
   MOEGRAD_CHECK(batch >= 1 && len >= 1, op, "batch and len must be >= 1, got batch ", batch, ", len ", len);
   const int64_t n = int64_t(tokens.size());
   const int64_t windows = n >= 1 ? (n - 1) / len : 0;
-  MOEGRAD_CHECK(windows >= 1, op, n, " tokens are too few for one window of len + 1 = ", len + 1);
-  int64_t n_batches = (windows + batch - 1) / batch;
+  MOEGRAD_CHECK(windows >= 1, op, n, " tokens are too few for one window of len + 1 = ", uint64_t(len) + 1);
+  int64_t n_batches = windows / batch + (windows % batch != 0);  // (windows + batch - 1) / batch overflows
   if (max_batches > 0) n_batches = std::min(n_batches, max_batches);
   std::vector<std::pair<Tensor, Tensor>> out;
   out.reserve(size_t(n_batches));

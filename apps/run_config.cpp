@@ -1,6 +1,7 @@
 #include "apps/run_config.h"
 
 #include <cmath>
+#include <limits>
 #include <set>
 #include <type_traits>
 
@@ -38,6 +39,9 @@ RunConfig from_json(const nlohmann::json& j, RunConfig c) {
               : std::is_unsigned_v<T>        ? v.is_number_unsigned()
                                              : v.is_number_integer();
     MOEGRAD_CHECK(ok, "config", "setting '", key, "' has the wrong type: ", v.dump());
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)  // get<T> would wrap 2^64 - 1 to -1
+      MOEGRAD_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max()), "config",
+                    "setting '", key, "' = ", v.dump(), " is out of range");
     field = v.get<T>();
   });
   for (const auto& item : j.items())
@@ -72,6 +76,14 @@ void validate(const RunConfig& c) {
   auto at_least = [](const char* key, int64_t v, int64_t lo) {
     MOEGRAD_CHECK(v >= lo, "config", flag_of(key), " must be >= ", lo, ", got ", v);
   };
+  // Sizes stop at 2^20, where no run this toolkit can train comes near:
+  // past it their products (a batch's activations, the parameter counts
+  // mhmoe_v1 matches) overflow int64 before an allocation could fail cleanly.
+  constexpr int64_t kMaxSize = int64_t(1) << 20;
+  auto size_in = [&](const char* key, int64_t v, int64_t lo) {
+    at_least(key, v, lo);
+    MOEGRAD_CHECK(v <= kMaxSize, "config", flag_of(key), " must be <= ", kMaxSize, ", got ", v);
+  };
   auto in_range = [](const char* key, double v, double lo, double hi) {
     MOEGRAD_CHECK(std::isfinite(v) && v >= lo && v <= hi, "config", flag_of(key), " must be in [", lo, ", ", hi,
                   "], got ", v);
@@ -85,15 +97,15 @@ void validate(const RunConfig& c) {
   MOEGRAD_CHECK(!c.data.empty(), "config", "--data must name a corpus or a file");
   MOEGRAD_CHECK(!c.run_dir.empty(), "config", "--run-dir must not be empty");
   in_range("valid_fraction", c.valid_fraction, 1e-6, 0.5);
-  at_least("dim", c.dim, 1);
-  at_least("layers", c.layers, 1);
-  at_least("attn_heads", c.attn_heads, 1);
+  size_in("dim", c.dim, 1);
+  size_in("layers", c.layers, 1);
+  size_in("attn_heads", c.attn_heads, 1);
   MOEGRAD_CHECK(c.dim % c.attn_heads == 0, "config", "--attn-heads ", c.attn_heads, " must divide --dim ", c.dim);
-  at_least("seq_len", c.seq_len, 1);
-  at_least("ffn_hidden", c.ffn_hidden, 1);
+  size_in("seq_len", c.seq_len, 1);
+  size_in("ffn_hidden", c.ffn_hidden, 1);
   in_range("dropout", c.dropout, 0, 0.99);
   at_least("steps", c.steps, 1);
-  at_least("batch", c.batch, 1);
+  size_in("batch", c.batch, 1);
   in_range("lr", c.lr, 0, 10);
   in_range("min_lr", c.min_lr, 0, c.lr);
   at_least("warmup", c.warmup, 0);
@@ -108,9 +120,9 @@ void validate(const RunConfig& c) {
   in_range("label_smoothing", c.label_smoothing, -1, 1);
   in_range("thor_alpha", c.thor_alpha, 0, 1e6);
   if (c.model == "dense") return;
-  at_least("experts", c.experts, 1);
+  size_in("experts", c.experts, 1);
   at_least("moe_every", c.moe_every, 1);
-  at_least("expert_hidden", c.expert_hidden, 0);
+  size_in("expert_hidden", c.expert_hidden, 0);
   if (c.model == "thor") return;
   MOEGRAD_CHECK(c.top_k >= 1 && c.top_k <= c.experts, "config", "--top-k ", c.top_k, " must be in [1, --experts ",
                 c.experts, "]");
@@ -121,7 +133,7 @@ void validate(const RunConfig& c) {
   in_range("aux_weight", c.aux_weight, 0, 1e6);
   in_range("z_weight", c.z_weight, 0, 1e6);
   if (c.model == "mhmoe") {
-    at_least("moe_heads", c.moe_heads, 1);
+    size_in("moe_heads", c.moe_heads, 1);
     MOEGRAD_CHECK(c.dim % c.moe_heads == 0, "config", "--moe-heads ", c.moe_heads, " must divide --dim ", c.dim);
   }
 }

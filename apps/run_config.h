@@ -115,7 +115,8 @@ nlohmann::json to_json(const RunConfig& c);
 // type is an error naming the key.
 RunConfig from_json(const nlohmann::json& j, RunConfig base = {});
 // Throws moegrad::Error naming the flag and the value when settings cannot
-// work together (heads not dividing dim, top_k > experts, ...).
+// work together (heads not dividing dim, top_k > experts, ...) or a size
+// (dim, layers, heads, seq_len, batch, experts, hidden sizes) is over 2^20.
 void validate(const RunConfig& c);
 // Adds one flag per setting to `cmd`, writing into c.
 void add_config_flags(CLI::App& cmd, RunConfig& c);

@@ -8,8 +8,11 @@
 namespace moegrad {
 
 int64_t numel(const Shape& s) {
+  // A zero anywhere makes the product 0, however large the other sizes.
+  if (std::find(s.begin(), s.end(), 0) != s.end()) return 0;
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    MOEGRAD_CHECK(!__builtin_mul_overflow(n, d, &n), "shape", shape_str(s), " has more than 2^63 - 1 elements");
   return n;
 }
 
@@ -18,7 +21,9 @@ Strides contiguous_strides(const Shape& s) {
   int64_t step = 1;
   for (size_t i = s.size(); i-- > 0;) {
     st[i] = step;
-    step *= std::max<int64_t>(s[i], 1);
+    // Only an empty shape (numel refuses the others) gets this far past
+    // int64, e.g. [2^62, 4, 0]; its strides are never used to address.
+    if (__builtin_mul_overflow(step, std::max<int64_t>(s[i], 1), &step)) step = INT64_MAX;
   }
   return st;
 }

@@ -4,6 +4,7 @@
 #include "core/tensor.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "core/backend.h"
 #include "core/copy.h"
@@ -117,7 +118,12 @@ Tensor to_device(const Tensor& t, Device device) {
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) MOEGRAD_CHECK(d >= 0, "empty", "negative size in shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(moegrad::numel(shape)) * dtype_size(dtype), device);
+  const size_t n = size_t(moegrad::numel(shape));
+  // Wrapped around, the byte count would allocate a small buffer for a huge
+  // shape; no allocator serves more than PTRDIFF_MAX bytes anyway.
+  MOEGRAD_CHECK(n <= size_t(PTRDIFF_MAX) / dtype_size(dtype), "empty", "shape ", shape_str(shape), " of ",
+                dtype_name(dtype), " needs more than 2^63 bytes");
+  impl->storage = std::make_shared<Storage>(n * dtype_size(dtype), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -143,7 +149,11 @@ bool Tensor::is_contiguous() const {
 }
 
 void* Tensor::raw_data() const {
-  return static_cast<char*>(storage()->data()) + offset() * int64_t(dtype_size(dtype()));
+  char* base = static_cast<char*>(storage()->data());
+  // An empty storage has no buffer (null), yet a view of it can carry an
+  // offset (narrow at 2 of [0, 4]); null + offset is undefined behaviour.
+  if (base == nullptr) return nullptr;
+  return base + offset() * int64_t(dtype_size(dtype()));
 }
 
 template <class T>

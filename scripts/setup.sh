@@ -3,7 +3,10 @@
 # missing: quick (a dpkg query) when everything is present. Idempotent.
 set -euo pipefail
 
-packages=(cmake g++ make libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev gnuplot-nox)
+packages=(cmake g++ make libopenblas-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev gnuplot-nox)
+# scripts/sanitize.sh: clang with its sanitizer and libFuzzer runtimes, and
+# the OpenMP runtime clang links (libomp, not gcc's libgomp).
+packages+=(clang libclang-rt-14-dev libomp-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do

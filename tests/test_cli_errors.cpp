@@ -230,6 +230,13 @@ TEST_CASE("moegrad train: bad flags and settings exit 2 before writing anything"
       {"empty corpus file", {{"--data", area / "empty.txt"}}, {area / "empty.txt", "empty"}},
       {"corpus that is a directory", {{"--data", area / "a_directory"}}, {area / "a_directory", "directory"}},
       {"windows longer than the corpus", {{"--seq-len", "100000"}}, {"100000", "too small"}},
+      // 2^61 windows: rand({batch}) in f64 wrapped to a 0-byte buffer and the
+      // kernels wrote past it (ASan/UBSan); sizes now stop at 2^20.
+      {"a batch past 2^20", {{"--batch", "2305843009213693952"}}, {"--batch must be <= 1048576", "2305843009213693952"}},
+      // mhmoe_v1 overflowed int64 on 2 * dim * dim (found through fuzz/fuzz_run_config).
+      {"an MH-MoE dim past 2^20",
+       {{"--model", "mhmoe"}, {"--dim", "4294967296"}, {"--expert-hidden", "0"}},
+       {"--dim must be <= 1048576", "4294967296"}},
       {"run directory that is a file", {{"--run-dir", area / "empty.txt"}}, {area / "empty.txt"}},
   };
   for (const Case& c : cases) {
@@ -357,4 +364,47 @@ TEST_CASE("moegrad eval and generate of a missing checkpoint exit 2", "[cli]") {
   require_usage_error({"eval", missing + ".safetensors"}, {missing}, area.path, logs);
   // And no subcommand at all.
   require_usage_error({}, {"subcommand"}, area.path, logs);
+}
+
+// Found by reading parse_sidecar for fuzz/fuzz_sidecar and confirmed through
+// it: a "random" that is not an object reached nlohmann's value(), whose
+// type_error is not a moegrad::Error. The other fields' wrong types were
+// already refused; they are here so that the sidecar's checks stay complete.
+TEST_CASE("parse_sidecar: a field of the wrong JSON type is an Error naming the sidecar", "[cli]") {
+  const json good = {{"format", "moegrad-checkpoint-1"},
+                     {"step", 2},
+                     {"weights", "step-00000002.safetensors"},
+                     {"config", to_json(RunConfig{})},
+                     {"tokenizer", Tokenizer::byte_level().to_json()},
+                     {"random",
+                      {{"global", {{"seed", 1}, {"offset", 5}}}, {"data", {{"seed", 1}, {"offset", 0}}}, {"layers", {3, 4}}}}};
+  const std::string what = "runs/x/checkpoints/step-00000002.json";
+  Checkpoint ck = parse_sidecar(good.dump(), what);
+  REQUIRE(ck.step == 2);
+  REQUIRE(ck.weights_file == "step-00000002.safetensors");
+  REQUIRE(ck.random.layer_offsets == std::vector<uint64_t>{3, 4});
+  REQUIRE(ck.random.global.offset() == 5);
+  REQUIRE(ck.model.empty());
+  const std::vector<std::pair<std::string, json>> bad = {
+      {"random", 5},          {"random", json::array()}, {"random", "x"},       {"random", nullptr},
+      {"step", "2"},          {"step", -1},              {"weights", 7},         {"config", 1},
+      {"tokenizer", "byte"}, {"format", 1}};
+  for (const auto& [key, value] : bad) {
+    json side = good;
+    side[key] = value;
+    INFO(key << " = " << value.dump());
+    require_error([&] { parse_sidecar(side.dump(), what); }, what);
+  }
+  require_error([&] { parse_sidecar("[1, 2]", what); }, "has no 'format'");
+  require_error([&] { parse_sidecar("", what); }, "not valid JSON");
+}
+
+// from_json read 18446744073709551615 into an int64 setting as -1, so the
+// error blamed a value the user never wrote ("--steps must be >= 1, got -1").
+TEST_CASE("config: an integer too large for its setting is out of range, named as written", "[cli]") {
+  require_error([] { from_json(json{{"steps", 18446744073709551615ull}}); },
+                "setting 'steps' = 18446744073709551615 is out of range");
+  require_error([] { from_json(json{{"dim", 9223372036854775808ull}}); }, "setting 'dim' = 9223372036854775808");
+  REQUIRE(from_json(json{{"dim", 9223372036854775807ull}}).dim == 9223372036854775807);
+  REQUIRE(from_json(json{{"seed", 18446744073709551615ull}}).seed == 18446744073709551615ull);  // seed is u64
 }

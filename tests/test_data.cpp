@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "apps/data.h"
@@ -385,6 +386,26 @@ TEST_CASE("eval_batches covers the tokens in order", "[data]") {
   REQUIRE(eval_batches(tokens, 3, len, 10).size() == 3);
   require_error([] { eval_batches(iota_tokens(4), 2, 4, 0); }, "too few");
   require_error([] { eval_batches(iota_tokens(40), 2, 0, 0); }, "len");
+}
+
+// Found by fuzz/fuzz_tokenizer under UBSan: seq_len + 1 and len + 1 overflowed
+// for INT64_MAX (and the wrapped value let the size checks pass), as did
+// batch * len and eval_batches' rounded-up batch count.
+TEST_CASE("split_tokens, sample_batch and eval_batches take sizes up to INT64_MAX without overflow", "[data]") {
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  const std::vector<int32_t> tokens = iota_tokens(100);
+  require_error([&] { split_tokens(tokens, 0.5, big); }, "too small for seq_len 9223372036854775807");
+  require_error([&] { split_tokens(tokens, 0.5, big); }, "seq_len + 1 = 9223372036854775808");
+  Generator g(1);
+  require_error([&] { sample_batch(tokens, 1, big, g); }, "window of len + 1 = 9223372036854775808");
+  require_error([&] { sample_batch(tokens, big, 4, g); }, "batch 9223372036854775807 windows of len 4");
+  REQUIRE(g.offset() == 0);  // refused before drawing
+  require_error([&] { eval_batches(tokens, 1, big, 0); }, "len + 1 = 9223372036854775808");
+  // A batch larger than the windows holds them all, in one batch.
+  auto all = eval_batches(tokens, big, 4, 0);
+  REQUIRE(all.size() == 1);
+  REQUIRE(all[0].first.shape() == Shape{24, 4});
+  REQUIRE(eval_batches(tokens, big, 4, big).size() == 1);
 }
 
 TEST_CASE("corpus_path resolves names in the data dir and paths as given", "[data]") {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/indexing.h"
@@ -380,7 +381,8 @@ TEST_CASE("topk matches a reference selection, ties to the lower index, NaN larg
             const int64_t d = c.dim < 0 ? c.dim + int64_t(c.x.size()) : c.dim;
             Tensor x = tie_tensor(c.x, dt, seed, 6);
             if (strided) x = noncontiguous(x);
-            auto [values, indices] = topk(x, k, c.dim, largest);
+            Tensor values, indices;  // not a structured binding: C++17 lambdas cannot capture those (clang refuses)
+            std::tie(values, indices) = topk(x, k, c.dim, largest);
             Shape expected = c.x;
             expected[size_t(d)] = k;
             REQUIRE(values.shape() == expected);
@@ -446,7 +448,8 @@ TEST_CASE("sort is stable, NaN sorts as the largest, and argsort agrees", "[inde
           const int64_t d = c.dim < 0 ? c.dim + int64_t(c.x.size()) : c.dim;
           Tensor x = dt == DType::b8 ? random_tensor(c.x, dt, seed) : tie_tensor(c.x, dt, seed, 5);
           if (strided) x = noncontiguous(x);
-          auto [values, indices] = sort(x, c.dim, descending);
+          Tensor values, indices;  // not a structured binding: C++17 lambdas cannot capture those (clang refuses)
+          std::tie(values, indices) = sort(x, c.dim, descending);
           Tensor order = argsort(x, c.dim, descending);
           REQUIRE(values.shape() == c.x);
           REQUIRE(indices.shape() == c.x);

@@ -4,6 +4,7 @@
 // memory through strides and knows nothing of the view code.
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -104,6 +105,21 @@ TEST_CASE("Tensor::empty allocates dtype_size bytes per element for every dtype"
     REQUIRE(t.storage()->nbytes() >= 15 * c.size);
   }
   require_error([] { Tensor::empty({2, -1}); }, "empty");
+}
+
+// sample_batch(tokens, 2^61, ...) drew rand({2^61}) in f64: 2^64 bytes wrapped
+// to 0 in Tensor::empty, and the kernels wrote past the empty buffer (found
+// running `moegrad train --batch 2305843009213693952` under ASan/UBSan).
+TEST_CASE("Tensor::empty refuses shapes whose element or byte count overflows", "[tensor]") {
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  require_error([&] { Tensor::empty({int64_t(1) << 62, 4}); }, "has more than 2^63 - 1 elements");
+  require_error([&] { Tensor::empty({big, big}, DType::b8); }, "[9223372036854775807,9223372036854775807]");
+  require_error([] { Tensor::empty({int64_t(1) << 61}, DType::f64); }, "f64 needs more than 2^63 bytes");
+  require_error([] { Tensor::empty({int64_t(1) << 62}, DType::i32); }, "empty: shape [4611686018427387904]");
+  // A zero size makes any shape empty, whatever the other sizes.
+  REQUIRE(Tensor::empty({big, big, 0}).numel() == 0);
+  REQUIRE(Tensor::empty({int64_t(1) << 62, 4, 0}).shape() == Shape{int64_t(1) << 62, 4, 0});
+  REQUIRE(numel(Shape{0, big, big}) == 0);
 }
 
 TEST_CASE("0-d tensors", "[tensor]") {

@@ -29,7 +29,10 @@ inline float float_from_bits(int32_t i) {
 inline float vexp(float x) {
   const float lo = -87.33654f, hi = 88.72283f;
   const float in = x;
-  x = x < lo ? lo : (x > hi ? hi : x);
+  // NaN fails every comparison: this clamp maps it to lo, so that the int32
+  // conversion of n below stays defined (NaN to int is undefined behaviour),
+  // and the last line gives it back unchanged.
+  x = x > lo ? (x < hi ? x : hi) : lo;
   // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer without
   // a rounding instruction that plain SSE2 lacks.
   const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
@@ -45,7 +48,7 @@ inline float vexp(float x) {
   // 2^n as two powers of two, so n = 128 and n = -126 stay representable.
   const int32_t ni = int32_t(n), half = ni >> 1;
   const float y = p * float_from_bits((half + 127) << 23) * float_from_bits((ni - half + 127) << 23);
-  return in < lo ? 0.f : (in > hi ? HUGE_VALF : y);
+  return in < lo ? 0.f : (in > hi ? HUGE_VALF : (in == in ? y : in));
 }
 inline double vexp(double x) { return std::exp(x); }
 
