@@ -4,7 +4,7 @@
 // (both refuse, or both return the same tensors); and what was accepted is
 // written back by serialize_safetensors into bytes that parse to the same
 // tensors and serialize to the same bytes again.
-#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -34,25 +34,28 @@ bool same_tensors(const SafetensorsFile& a, const SafetensorsFile& b) {
   return true;
 }
 
-// One file per process, rewritten for every input: the file reader has its
-// own code path (fstat, sequential reads into the tensors) worth comparing.
+// The file reader has its own code path (fstat, sequential reads into the
+// tensors) worth comparing with the buffer parser. The file is in memory
+// (memfd), opened by path through /proc: a disk file would make the target
+// wait on every other process's fsyncs.
+int scratch_fd() {
+  static const int fd = ::memfd_create("moegrad-fuzz-safetensors", MFD_CLOEXEC);
+  FUZZ_CHECK(fd >= 0, "memfd_create failed");
+  return fd;
+}
+
 const std::string& scratch_path() {
-  static const std::string path = [] {
-    std::atexit([] { ::unlink(scratch_path().c_str()); });
-    return "/tmp/moegrad-fuzz-safetensors-" + std::to_string(::getpid()) + ".bin";
-  }();
+  static const std::string path = "/proc/self/fd/" + std::to_string(scratch_fd());
   return path;
 }
 
 void write_scratch(const uint8_t* data, size_t size) {
-  int fd = ::open(scratch_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  FUZZ_CHECK(fd >= 0, "cannot create %s", scratch_path().c_str());
+  FUZZ_CHECK(::ftruncate(scratch_fd(), 0) == 0, "cannot truncate %s", scratch_path().c_str());
   for (size_t done = 0; done < size;) {
-    ssize_t w = ::write(fd, data + done, size - done);
+    ssize_t w = ::pwrite(scratch_fd(), data + done, size - done, off_t(done));
     FUZZ_CHECK(w > 0, "cannot write %s", scratch_path().c_str());
     done += size_t(w);
   }
-  ::close(fd);
 }
 
 }  // namespace

@@ -75,20 +75,26 @@ struct Child {
     std::vector<char*> argv;
     for (std::string& a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // The logs are emptied here, not in the child: a child killed before it
+    // got to open them (tens of ms under ASan) would leave the last life's
+    // "resumed at step" for this one's.
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE((o >= 0 && e >= 0 && in >= 0));
     started = Clock::now();
     pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {  // only async-signal-safe calls until exec
-      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int in = ::open("/dev/null", O_RDONLY);
-      if (o < 0 || e < 0 || in < 0) ::_exit(127);
-      ::dup2(in, 0);
+      ::dup2(in, 0);  // dup2 clears O_CLOEXEC on the copies
       ::dup2(o, 1);
       ::dup2(e, 2);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    ::close(o);
+    ::close(e);
+    ::close(in);
   }
   ~Child() {  // a failed check must not leave it running
     if (!reaped) kill_and_wait();
