@@ -127,6 +127,9 @@ std::pair<Tensor, Tensor> sample_batch(const std::vector<int32_t>& tokens, int64
 std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch, int64_t len,
                                                     int64_t max_batches);
 
+// Appends code point cp to out as UTF-8 (1 to 4 bytes); cp <= 0x10FFFF.
+void append_utf8(std::string& out, uint32_t cp);
+
 // Where the corpora live: $MOEGRAD_DATA_DIR when set and non-empty, else the
 // build's MOEGRAD_DEFAULT_DATA_DIR (<repo>/data), else "data".
 std::string default_data_dir();

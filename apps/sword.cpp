@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/data.h"
 #include "core/error.h"
 
 namespace moegrad::app {
@@ -116,23 +117,6 @@ bool is_structural(const std::string& name) {
   return false;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
 
 // Decodes the entity at s[i] == '&' into out and returns the index after it,
 // or returns i unchanged when it is not one we know.
