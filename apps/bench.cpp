@@ -10,6 +10,7 @@
 #include "apps/data.h"
 #include "apps/model.h"
 #include "core/copy.h"
+#include "core/device.h"
 #include "core/elementwise.h"
 #include "core/factory.h"
 #include "core/graph.h"
@@ -93,13 +94,20 @@ struct Timing {
   double median_ms = 0, min_ms = 0;
 };
 
-// Wall time on the CPU, whose kernels return only when done.
-Timing time_ms(const std::function<void()>& f, int warmup, int repeats) {
+// Wall time of f. A GPU runs its kernels after the launches return, so on one
+// the device is drained before the clock starts and before it stops; that adds
+// one synchronisation (some microseconds) to each timed call.
+Timing time_ms(const std::function<void()>& f, int warmup, int repeats, Device device) {
+  auto drain = [&] {
+    if (device.is_cuda()) cuda_synchronize(device.index);
+  };
   for (int i = 0; i < warmup; ++i) f();
+  drain();
   std::vector<double> ms;
   for (int i = 0; i < repeats; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     f();
+    drain();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
@@ -107,11 +115,15 @@ Timing time_ms(const std::function<void()>& f, int warmup, int repeats) {
   return {n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]), ms.front()};
 }
 
-// The GEMM ceiling of the device: a 2048^3 f32 matmul, best of 5.
+// The side of the square f32 matmul that measures the device's GEMM ceiling:
+// large enough to fill it (a GPU needs far more work than two CPU cores).
+int64_t ceiling_side(Device device) { return device.is_cpu() ? 2048 : 8192; }
+
+// The GEMM ceiling of the device: an n^3 f32 matmul, best of 5.
 double gemm_ceiling_gflops(Device device, Generator& gen) {
-  const int64_t n = 2048;
+  const int64_t n = ceiling_side(device);
   Tensor a = randn({n, n}, DType::f32, &gen, device), b = randn({n, n}, DType::f32, &gen, device);
-  Timing t = time_ms([&] { matmul(a, b); }, 1, 5);
+  Timing t = time_ms([&] { matmul(a, b); }, 1, 5, device);
   return 2.0 * n * n * n / (t.min_ms * 1e-3) / 1e9;
 }
 
@@ -168,6 +180,7 @@ Workload make_workload(const BenchCase& c, Device device, Generator& gen) {
     w.fwd_bwd_bytes = 5 * T * d * 4;  // + read y and dy, write dx
   } else if (c.kind == "layernorm") {
     auto ln = std::make_shared<LayerNorm>(c.dim);
+    ln->to(device);
     Tensor x = leaf({c.tokens, c.dim});
     std::vector<Tensor> leaves = ln->parameters();
     leaves.push_back(x);
@@ -217,6 +230,7 @@ Workload make_workload(const BenchCase& c, Device device, Generator& gen) {
       run = [thor](const Tensor& x) { return thor->forward(x); };
       w.fwd_flops = T * double(dense_cost(c.dim, c.hidden, FfnActivation::gelu, false).flops);
     }
+    layer->to(device);
     Tensor x = leaf(in_shape);
     w.forward = [run, x] { return run(x); };
     w.forward_backward = [run, layer, x]() mutable {
@@ -238,9 +252,9 @@ void bench_case(const BenchCase& c, const BenchOptions& o, Device device, double
       t = time_ms([&] {
         NoGradGuard no_grad;
         w.forward();
-      }, o.warmup, o.repeats);
+      }, o.warmup, o.repeats, device);
     } else {
-      t = time_ms(w.forward_backward, o.warmup, o.repeats);
+      t = time_ms(w.forward_backward, o.warmup, o.repeats, device);
     }
     nlohmann::json j = {{"bench", is_layer(c.kind) ? "layer" : "op"},
                         {"case", c.name},
@@ -266,7 +280,7 @@ void bench_case(const BenchCase& c, const BenchOptions& o, Device device, double
 
 // Training steps of the default LM of one family on random tokens: what
 // `moegrad train` does per step (apps/train.cpp), minus data loading from disk.
-void bench_train(const std::string& model, const BenchOptions& o, std::ostream& out) {
+void bench_train(const std::string& model, const BenchOptions& o, Device device, std::ostream& out) {
   RunConfig c;
   c.model = model;
   c.capacity_factor = 0;  // dropless, as the peer
@@ -277,19 +291,20 @@ void bench_train(const std::string& model, const BenchOptions& o, std::ostream& 
   std::mt19937 rng(uint32_t(o.seed));
   for (int32_t& t : tokens) t = int32_t(rng() % vocab);
   auto lm = build_model(c, vocab);
+  lm->to(device);
   std::vector<Tensor> params = lm->parameters();
   AdamW opt(params, c.lr, 0.9, 0.95, 1e-8, c.weight_decay);
   Generator data_gen(o.seed + 7919);
   Timing t = time_ms([&] {
     auto [x, y] = sample_batch(tokens, c.batch, c.seq_len, data_gen);
     opt.zero_grad();
-    training_loss(*lm, c, x, y).backward();
+    training_loss(*lm, c, x.to(device), y.to(device)).backward();
     clip_grad_norm(params, c.clip);
     opt.step();
-  }, 2, int(o.train_steps));
+  }, 2, int(o.train_steps), device);
   const double tokens_per_step = double(c.batch * c.seq_len);
   nlohmann::json j = {{"bench", "train"},        {"model", model},
-                      {"device", o.device},      {"params", lm->num_parameters()},
+                      {"device", device.str()},  {"params", lm->num_parameters()},
                       {"batch", c.batch},        {"seq_len", c.seq_len},
                       {"dim", c.dim},            {"layers", c.layers},
                       {"ms", t.median_ms},       {"ms_min", t.min_ms},
@@ -301,8 +316,8 @@ void bench_train(const std::string& model, const BenchOptions& o, std::ostream& 
 
 void check_bench_options(const BenchOptions& o) {
   Device device = parse_device(o.device);
-  MOEGRAD_CHECK(device.is_cpu(), "bench", "--device ", o.device,
-                ": only the CPU can be benchmarked in this build (the CUDA tensor backend is not written yet)");
+  MOEGRAD_CHECK(device.is_cpu() || device.index < cuda_device_count(), "bench", "--device ", o.device, ": ",
+                cuda_device_count(), " GPU(s) visible to this build");
   MOEGRAD_CHECK(o.mode == "fwd" || o.mode == "fwd+bwd" || o.mode == "both", "bench", "--mode '", o.mode,
                 "' (expected fwd, fwd+bwd or both)");
   MOEGRAD_CHECK(o.warmup >= 0, "bench", "--warmup ", o.warmup, " must be >= 0");
@@ -326,11 +341,14 @@ void run_bench(const BenchOptions& o, std::ostream& out) {
              .dump()
       << std::endl;
   if (o.train) {
-    for (const std::string& m : o.models) bench_train(m, o, out);
+    for (const std::string& m : o.models) bench_train(m, o, device, out);
     return;
   }
   const double ceiling = gemm_ceiling_gflops(device, gen);
-  out << nlohmann::json{{"bench", "ceiling"}, {"what", "f32 matmul 2048^3, best of 5"}, {"device", device.str()},
+  const std::string side = std::to_string(ceiling_side(device));
+  out << nlohmann::json{{"bench", "ceiling"},
+                        {"what", "f32 matmul " + side + "^3, best of 5" + (cuda_tf32() ? " (TF32)" : "")},
+                        {"device", device.str()},
                         {"gflops", ceiling}}
              .dump()
       << std::endl;
