@@ -15,6 +15,8 @@
 #include "core/copy.h"
 #include "core/factory.h"
 #include "core/graph.h"
+#include "core/join.h"
+#include "core/reduce.h"
 
 namespace moegrad {
 
@@ -34,16 +36,19 @@ void check_rank_at_least_1(const char* op, const Tensor& x) {
   MOEGRAD_CHECK(x.dim() >= 1, op, "x must have rank >= 1, got a 0-d tensor");
 }
 
-// Smallest and largest value of an integer tensor, read on the host. Index
-// tensors are small next to the data they address, so one copy is cheap.
-// For a CUDA index this copy is a device -> host transfer that waits for
-// every queued kernel (a sync per indexing op); a device-side range check
-// that raises a flag read once per step would remove it.
+// Smallest and largest value of an integer tensor, read on the host. For a
+// CUDA index the two are reduced on the device and only they cross to the
+// host: still one wait for the queued kernels per indexing op (a device-side
+// flag read once per step would remove that), but no copy of the index.
 struct MinMax {
   int64_t min = 0, max = 0;
 };
 MinMax host_min_max(const Tensor& t) {
-  Tensor host = cast(t, DType::i64).to(Device::cpu());
+  if (!t.device().is_cpu()) {
+    Tensor both = cast(stack({amin(t), amax(t)}), DType::i64).to(Device::cpu());
+    return {both.data<int64_t>()[0], both.data<int64_t>()[1]};
+  }
+  Tensor host = cast(t, DType::i64);
   const int64_t* p = host.data<int64_t>();
   MinMax mm{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()};
   for (int64_t i = 0; i < host.numel(); ++i) {

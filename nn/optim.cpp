@@ -2,6 +2,7 @@
 // ops that read like the formulas in nn/optim.h.
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -9,6 +10,7 @@
 #include "core/elementwise.h"
 #include "core/factory.h"
 #include "core/graph.h"
+#include "core/join.h"
 #include "core/reduce.h"
 
 namespace moegrad {
@@ -115,7 +117,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
     if (spec->counter) {
       int64_t count = checked_scalar(name_, key, t, DType::i64).item<int64_t>();
       MOEGRAD_CHECK(count >= 1, name_, "state entry '", key, "' must be >= 1, got ", count);
-      loaded[i][buffer] = scalar_tensor(double(count), DType::i64, p.device());
+      loaded[i][buffer] = scalar_tensor(double(count), DType::i64);
     } else {
       MOEGRAD_CHECK(t.defined(), name_, "state entry '", key, "' is undefined");
       MOEGRAD_CHECK(t.shape() == p.shape() && t.dtype() == p.dtype(), name_, "state entry '", key, "' is ",
@@ -201,12 +203,12 @@ std::vector<Optimizer::BufferSpec> Adam::buffers() const {
 void Adam::update(size_t i, const Tensor& p, const Tensor& grad) {
   auto& state = state_[i];
   if (state.empty()) {
-    state["step"] = scalar_tensor(0, DType::i64, p.device());
+    state["step"] = scalar_tensor(0, DType::i64);
     state["exp_avg"] = zeros_like(p);
     state["exp_avg_sq"] = zeros_like(p);
   }
   const int64_t t = state["step"].item<int64_t>() + 1;
-  state["step"] = scalar_tensor(double(t), DType::i64, p.device());
+  state["step"] = scalar_tensor(double(t), DType::i64);
 
   Tensor g = grad;
   if (decoupled_)
@@ -234,15 +236,26 @@ AdamW::AdamW(std::vector<Tensor> params, double lr, double beta1, double beta2, 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   MOEGRAD_CHECK(max_norm > 0, "clip_grad_norm", "max_norm must be > 0, got ", max_norm);
   NoGradGuard no_grad;
-  std::vector<Tensor> grads;
-  double sum_sq = 0;
+  std::vector<Tensor> grads, squares;  // squares: each gradient's sum of squares, 0-d
   for (const Tensor& p : params) {
     MOEGRAD_CHECK(p.defined(), "clip_grad_norm", "a parameter is undefined");
     Tensor g = p.grad();
     if (!g.defined()) continue;
     grads.push_back(g);
-    sum_sq += sum(mul(g, g)).item<double>();
+    squares.push_back(cast(sum(mul(g, g)), DType::f64));
   }
+  // Read back in one copy where the gradients share a device: on a GPU each
+  // item() would wait for the whole queue.
+  const bool one_device = std::all_of(squares.begin(), squares.end(),
+                                      [&](const Tensor& t) { return t.device() == squares.front().device(); });
+  std::vector<double> values;
+  if (one_device && !squares.empty()) {
+    values = stack(squares).to(Device::cpu()).to_vector<double>();
+  } else {
+    for (const Tensor& t : squares) values.push_back(t.item<double>());
+  }
+  double sum_sq = 0;
+  for (double v : values) sum_sq += v;
   const double total = std::sqrt(sum_sq);
   if (!std::isfinite(total) || total <= max_norm) return total;
   const double scale = max_norm / (total + 1e-6);

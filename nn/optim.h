@@ -74,8 +74,9 @@ class Optimizer {
   void load_state_dict(const std::map<std::string, Tensor>& state);
 
  protected:
-  // One buffer of per-parameter state: shaped like the parameter, or a 0-d
-  // i64 counter.
+  // One buffer of per-parameter state: shaped like the parameter (on its
+  // device), or a 0-d i64 counter (always on the host: the step reads it, and
+  // reading a GPU tensor would wait for every queued kernel).
   struct BufferSpec {
     std::string name;
     bool counter = false;

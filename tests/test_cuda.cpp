@@ -331,6 +331,48 @@ TEST_CASE("cuda: reductions over every dim, every op", "[cuda]") {
   require_same_bits(logsumexp(ninf.to(kGpu), {1}), logsumexp(ninf, {1}));
 }
 
+TEST_CASE("cuda: indices out of range are refused, read on the device", "[cuda]") {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = rnd({5, 3}, DType::f32, 54).to(kGpu);
+  for (DType t : {DType::i32, DType::i64}) {
+    Tensor bad = cast(from_vector(std::vector<double>{0, 4, 99, 1}), t).to(kGpu);
+    CHECK_THROWS_WITH(index_select(x, 0, bad), Catch::Contains("index 99 is out of range for size 5"));
+    Tensor neg = cast(from_vector(std::vector<double>{0, -3}), t).to(kGpu);
+    CHECK_THROWS_WITH(gather(x, 0, neg.unsqueeze(1)), Catch::Contains("index -3 is out of range"));
+    CHECK_THROWS_WITH(bincount(neg), Catch::Contains("non-negative, got -3"));
+    require_same_bits(bincount(cast(from_vector(std::vector<double>{3, 0, 3}), t).to(kGpu)),
+                      from_vector(std::vector<int64_t>{1, 0, 0, 2}));
+  }
+}
+
+TEST_CASE("cuda: few long rows are split over the SMs, with the same results", "[cuda]") {
+  SKIP_WITHOUT_CUDA();
+  for (DType t : kNumeric) {
+    for (Shape shape : {Shape{1 << 21}, Shape{5, 300001}}) {
+      Tensor x = rnd(shape, t, 52);
+      if (is_floating(t)) x = add(x, 0.25);  // a sum far from zero, so rtol means something
+      Tensor xg = x.to(kGpu);
+      const std::string what = std::string(dtype_name(t)) + " " + shape_str(shape);
+      const Dims last = {int64_t(shape.size()) - 1};
+      if (is_floating(t)) {
+        require_close_dt(sum(xg, last), sum(x, last), "sum " + what);
+        require_close_dt(mean(xg, last), mean(x, last), "mean " + what);
+        require_same_bits(sum(xg, last), sum(xg, last), "sum twice " + what);  // fixed pieces, fixed order
+      } else {
+        require_same_bits(sum(xg, last), sum(x, last), "sum " + what);
+      }
+      require_same_bits(amax(xg, last), amax(x, last), "amax " + what);
+      require_same_bits(amin(xg, last), amin(x, last), "amin " + what);
+    }
+  }
+  // A NaN deep inside one piece wins the row.
+  Tensor x = rnd({1 << 20}, DType::f32, 53);
+  x = where(eq(arange(0, 1 << 20, 1, DType::f32), 777777.0), full({}, std::nan(""), DType::f32), x);
+  CHECK(std::isnan(amax(x.to(kGpu)).item<float>()));
+  CHECK(std::isnan(amin(x.to(kGpu)).item<float>()));
+  CHECK(std::isnan(sum(x.to(kGpu)).item<float>()));
+}
+
 TEST_CASE("cuda: softmax, log_softmax and cumsum", "[cuda]") {
   SKIP_WITHOUT_CUDA();
   for (DType t : kFloating)

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -38,6 +39,19 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 }
 // Blocks for one block per row (rows > 0); kernels loop when rows exceed it.
 inline unsigned grid_rows(int64_t rows) { return unsigned(rows > 65535 * 16 ? 65535 * 16 : rows); }
+
+// Streaming multiprocessors of the current GPU (asked once per device).
+inline int sm_count() {
+  static std::atomic<int> counts[64] = {};
+  int device = 0;
+  check(cudaGetDevice(&device), "sm_count", "cudaGetDevice");
+  int n = counts[device & 63].load(std::memory_order_relaxed);
+  if (n == 0) {
+    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "sm_count", "cudaDeviceGetAttribute");
+    counts[device & 63].store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
 
 // Scratch device memory for one op, from the caching allocator (so it costs
 // no cudaMalloc in steady state), given back when the op returns. Safe on

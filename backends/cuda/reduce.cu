@@ -5,6 +5,7 @@
 // the CPU, but in a different order (a tree over the threads), so f32 results
 // agree with the CPU's to rounding, not bit for bit; amax/amin/argmax/argmin
 // pick the same element as the CPU (the first extreme, or the first NaN).
+#include <algorithm>
 #include <cmath>
 
 #include "backends/cuda/common.cuh"
@@ -108,6 +109,59 @@ __global__ void reduce_kernel(int64_t rows, int64_t n, const T* in, void* dst, R
   }
 }
 
+// Few long rows (a full reduction is one row) would leave all but a few of
+// the GPU's SMs idle with one block per row. For the ops whose partial results
+// compose (sum, mean, amax, amin) such rows are cut into `chunks` pieces: one
+// block per piece writes a partial, then one thread per row folds its
+// partials in order. Fixed pieces and a fixed order: still deterministic.
+template <class T>
+__global__ void partial_reduce_kernel(int64_t rows, int64_t n, int64_t chunks, const T* in, Acc<T>* sums,
+                                      T* extremes, ReduceOp op) {
+  const int64_t piece = (n + chunks - 1) / chunks;
+  for (int64_t b = blockIdx.x; b < rows * chunks; b += gridDim.x) {
+    const int64_t r = b / chunks, begin = (b % chunks) * piece, end = min(n, begin + piece);
+    const T* x = in + r * n;
+    if (op == ReduceOp::sum || op == ReduceOp::mean) {
+      Acc<T> s = 0;
+      for (int64_t i = begin + threadIdx.x; i < end; i += kThreads) s += x[i];
+      s = block_sum(s);
+      if (threadIdx.x == 0) sums[b] = s;
+    } else {
+      Best<T> cur{T(0), -1};
+      for (int64_t i = begin + threadIdx.x; i < end; i += kThreads)
+        cur = better(cur, Best<T>{x[i], i}, op == ReduceOp::amax);
+      cur = cuda::block_reduce(cur, [op](Best<T> a, Best<T> c) { return better(a, c, op == ReduceOp::amax); });
+      if (threadIdx.x == 0) extremes[b] = cur.v;  // an empty piece (n < chunks) is never made
+    }
+  }
+}
+
+template <class T>
+__global__ void finish_reduce_kernel(int64_t rows, int64_t n, int64_t chunks, const Acc<T>* sums,
+                                     const T* extremes, T* out, ReduceOp op) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows) return;
+  if (op == ReduceOp::sum || op == ReduceOp::mean) {
+    Acc<T> s = 0;
+    for (int64_t c = 0; c < chunks; ++c) s += sums[r * chunks + c];
+    out[r] = op == ReduceOp::sum ? static_cast<T>(s) : static_cast<T>(double(s) / double(n));
+  } else {
+    Best<T> cur{T(0), -1};
+    for (int64_t c = 0; c < chunks; ++c) cur = better(cur, Best<T>{extremes[r * chunks + c], c}, op == ReduceOp::amax);
+    out[r] = cur.v;
+  }
+}
+
+// Pieces per row for a split reduction: about four blocks per SM in all, each
+// piece at least 16 tiles long (so no piece is ever empty); 1 means "no split".
+int64_t split_chunks(ReduceOp op, int64_t rows, int64_t n) {
+  const bool composes = op == ReduceOp::sum || op == ReduceOp::mean || op == ReduceOp::amax || op == ReduceOp::amin;
+  const int64_t sms = cuda::sm_count();
+  if (!composes || rows >= sms) return 1;
+  const int64_t want = (4 * sms + rows - 1) / rows, most = n / (16 * kThreads);
+  return std::max<int64_t>(1, std::min(want, most));
+}
+
 __device__ __forceinline__ float m_exp(float x) { return expf(x); }
 __device__ __forceinline__ double m_exp(double x) { return exp(x); }
 
@@ -168,9 +222,20 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& src, const Tensor& dst, doub
   const int64_t rows = src.size(0), n = src.size(1);
   if (rows == 0) return;
   activate();
+  const int64_t chunks = split_chunks(op, rows, n);
   dispatch(src.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    reduce_kernel<T><<<cuda::grid_rows(rows), kThreads>>>(rows, n, src.data<T>(), dst.raw_data(), op, correction);
+    if (chunks == 1) {
+      reduce_kernel<T><<<cuda::grid_rows(rows), kThreads>>>(rows, n, src.data<T>(), dst.raw_data(), op, correction);
+      return;
+    }
+    const size_t parts = size_t(rows * chunks);
+    cuda::Scratch sums(*this, parts * sizeof(Acc<T>)), extremes(*this, parts * sizeof(T));
+    partial_reduce_kernel<T><<<cuda::grid_rows(int64_t(parts)), kThreads>>>(rows, n, chunks, src.data<T>(),
+                                                                            sums.as<Acc<T>>(), extremes.as<T>(), op);
+    cuda::check_launch("reduce (partials)");
+    finish_reduce_kernel<T><<<unsigned((rows + kThreads - 1) / kThreads), kThreads>>>(
+        rows, n, chunks, sums.as<Acc<T>>(), extremes.as<T>(), dst.data<T>(), op);
   });
   cuda::check_launch("reduce");
 }
