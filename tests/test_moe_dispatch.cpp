@@ -401,9 +401,12 @@ TEST_CASE("make_plan: random routings match the naive FCFS plan and keep the inv
   for (const RoutingCase& rc : routing_cases()) {
     for (int64_t capacity : capacities_for(rc)) {
       INFO(rc.name << ", capacity " << capacity << ", layout variant " << variant % 3);
-      DispatchPlan plan = make_plan(experts_tensor(rc, variant++), rc.E, capacity);
+      Tensor experts = experts_tensor(rc, variant++);
+      DispatchPlan plan = make_plan(experts, rc.E, capacity);
       check_invariants(plan, rc.ex, rc.N, rc.k, rc.E, capacity);
       require_plan_is(plan, naive_plan(rc.ex, rc.N, rc.k, rc.E, capacity));
+      // The GPU's way (sorts and counts as tensor ops), run here on the CPU.
+      require_plan_is(make_plan_with_ops(experts, rc.E, capacity), naive_plan(rc.ex, rc.N, rc.k, rc.E, capacity));
     }
   }
 }
@@ -626,6 +629,11 @@ TEST_CASE("make_plan, dispatch, combine, expert_capacity: bad inputs throw namin
   require_error([] { make_plan(ids({2}, {}), 3); }, "make_plan");
   require_error([] { make_plan(ids({0, 0}, {1, 2}), 0); }, "make_plan");
   require_error([] { make_plan(ids({0, 0}, {1, 2}), -1); }, "make_plan");
+  // The tensor-op planner refuses the same ids, naming the offender.
+  CHECK_THROWS_WITH(make_plan_with_ops(ids({0, 1, 3, 0}, {2, 2}), 3), Catch::Contains("make_plan: expert id 3"));
+  CHECK_THROWS_WITH(make_plan_with_ops(ids({0, 1, 2, -2}, {2, 2}), 3), Catch::Contains("make_plan: expert id -2"));
+  require_error([] { make_plan_with_ops(values_tensor({0, 1, 1, 0}, {2, 2}, DType::f32), 3); }, "make_plan");
+  require_error([] { make_plan_with_ops(ids({0, 0}, {1, 2}), 0); }, "make_plan");
 
   DispatchPlan plan = make_plan(ids(kHandExperts, {4, 2}), 3, 2);  // N = 4, k = 2, S = 5
   Tensor y = random_tensor({5, 3}, DType::f32, 1);
