@@ -32,11 +32,17 @@ int64_t expert_capacity(double capacity_factor, int64_t units, int64_t k, int64_
 
 namespace {
 
-void check_plan_args(const Tensor& experts, int64_t num_experts) {
+// A plan with its sizes filled in, after checking the choices' tensor.
+DispatchPlan start_plan(const Tensor& experts, int64_t num_experts) {
   MOEGRAD_CHECK(experts.dim() == 2 && is_integral(experts.dtype()), "make_plan",
                 "experts must be an i32/i64 tensor [units, k], got ", dtype_name(experts.dtype()), " ",
                 shape_str(experts.shape()));
   MOEGRAD_CHECK(num_experts >= 1, "make_plan", "num_experts must be >= 1, got ", num_experts);
+  DispatchPlan plan;
+  plan.units = experts.size(0);
+  plan.k = experts.size(1);
+  plan.num_experts = num_experts;
+  return plan;
 }
 
 // Slot counts from the choices per expert: kept = routed up to the capacity.
@@ -56,11 +62,7 @@ DispatchPlan make_plan(const Tensor& experts, int64_t num_experts, int64_t capac
   if (!experts.device().is_cpu() && device == experts.device())
     return make_plan_with_ops(experts, num_experts, capacity);
   const char* op = "make_plan";
-  check_plan_args(experts, num_experts);
-  DispatchPlan plan;
-  plan.units = experts.size(0);
-  plan.k = experts.size(1);
-  plan.num_experts = num_experts;
+  DispatchPlan plan = start_plan(experts, num_experts);
   const int64_t N = plan.units, k = plan.k, E = num_experts;
   std::vector<int64_t> ex = cast(experts, DType::i64).to(Device::cpu()).to_vector<int64_t>();
   for (int64_t i = 0; i < N * k; ++i)
@@ -102,11 +104,7 @@ DispatchPlan make_plan(const Tensor& experts, int64_t num_experts, int64_t capac
 // choices together, first come first. Only E + 1 counts cross to the host
 // (the expert blocks' sizes, which the per-expert GEMMs need there anyway).
 DispatchPlan make_plan_with_ops(const Tensor& experts, int64_t num_experts, int64_t capacity) {
-  check_plan_args(experts, num_experts);
-  DispatchPlan plan;
-  plan.units = experts.size(0);
-  plan.k = experts.size(1);
-  plan.num_experts = num_experts;
+  DispatchPlan plan = start_plan(experts, num_experts);
   const int64_t N = plan.units, k = plan.k, E = num_experts;
   const Device dev = experts.device();
   // Choice p = j * N + n in priority order; "no choice" (-1) sorts last as E.
