@@ -101,8 +101,9 @@ DispatchPlan make_plan(const Tensor& experts, int64_t num_experts, int64_t capac
 
 // The same plan from tensor ops, so that the choices never leave the GPU: a
 // stable sort by expert over the choices in priority order puts each expert's
-// choices together, first come first. Only E + 1 counts cross to the host
-// (the expert blocks' sizes, which the per-expert GEMMs need there anyway).
+// choices together, first come first. What crosses to the host is the E + 1
+// counts (the expert blocks' sizes, which the per-expert GEMMs need there
+// anyway) and the two-number range checks of the indexing ops.
 DispatchPlan make_plan_with_ops(const Tensor& experts, int64_t num_experts, int64_t capacity) {
   DispatchPlan plan = start_plan(experts, num_experts);
   const int64_t N = plan.units, k = plan.k, E = num_experts;
@@ -123,11 +124,8 @@ DispatchPlan make_plan_with_ops(const Tensor& experts, int64_t num_experts, int6
   auto [sorted, order] = sort(key);  // sorted position i holds choice order[i]
   // Rank of each sorted choice inside its expert's run; it is kept if the rank
   // is under the expert's capacity (no-choice entries have capacity 0).
-  std::vector<int64_t> run_start(size_t(E) + 1, 0), slot_base(size_t(E) + 1, 0), kept(plan.kept);
-  for (int64_t e = 0; e < E; ++e) {
-    run_start[size_t(e) + 1] = run_start[size_t(e)] + counts[size_t(e)];
-    slot_base[size_t(e)] = plan.offsets[size_t(e)];
-  }
+  std::vector<int64_t> run_start(size_t(E) + 1, 0), kept(plan.kept);
+  for (int64_t e = 0; e < E; ++e) run_start[size_t(e) + 1] = run_start[size_t(e)] + counts[size_t(e)];
   kept.push_back(0);
   Tensor rank = sub(arange(N * k, DType::i64, dev), index_select(from_vector(run_start, dev), 0, sorted));
   Tensor dropped = ge(rank, index_select(from_vector(kept, dev), 0, sorted));

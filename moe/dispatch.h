@@ -54,7 +54,7 @@ struct DispatchPlan {
 // at least 1; a factor of 0 means no limit (dropless) and gives -1.
 int64_t expert_capacity(double capacity_factor, int64_t units, int64_t k, int64_t num_experts);
 
-// Plans the dispatch of experts [N, k] (i32 or i64; read on the host): each
+// Plans the dispatch of experts [N, k] (i32 or i64): each
 // entry is an expert id in [0, E), or -1 for "no choice" (e.g. a second
 // expert the router decided not to use). capacity < 0 means no limit (0 drops every choice).
 // The plan's tensors go to `device`. Choices already on that (non-CPU) device
@@ -63,9 +63,9 @@ DispatchPlan make_plan(const Tensor& experts, int64_t num_experts, int64_t capac
                        Device device = Device::cpu());
 
 // make_plan for choices on a GPU: the same plan, built with tensor ops on
-// their device (stable sorts instead of the host's counting sort), so only the
-// E + 1 counts per expert are copied to the host. Runs on any device; the
-// tests check it against make_plan on the CPU.
+// their device (stable sorts instead of the host's counting sort), so that the
+// choices themselves never cross to the host; the E + 1 counts do. Runs on
+// any device; the tests check it against make_plan on the CPU.
 DispatchPlan make_plan_with_ops(const Tensor& experts, int64_t num_experts, int64_t capacity = -1);
 
 // x [N, d] -> [S, d]: row s is x[unit_of_slot[s]]. (index_select; its backward
