@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
   bool bench_list = false;
   bench_cmd->add_option("cases", bench_names, "named cases to run (default: every case of the device; see --list)");
   bench_cmd->add_flag("--list", bench_list, "list the named cases and exit");
-  bench_cmd->add_option("--device", bench.device, "cpu (cuda once its backend lands)")->capture_default_str();
+  bench_cmd->add_option("--device", bench.device, "cpu, or cuda[:N] in a CUDA build on a GPU machine")->capture_default_str();
   bench_cmd->add_option("--mode", bench.mode, "fwd | fwd+bwd | both")->capture_default_str();
   bench_cmd->add_option("--warmup", bench.warmup, "untimed runs first")->capture_default_str();
   bench_cmd->add_option("--repeats", bench.repeats, "timed runs; the median is reported")->capture_default_str();

@@ -5,7 +5,7 @@
 #   bash bench/compare.sh                       # every CPU case, fwd and fwd+bwd
 #   bash bench/compare.sh cpu-smoe cpu-dense    # some cases
 #   bash bench/compare.sh --train               # tokens/s of training the default LMs
-#   bash bench/compare.sh --device cuda ...     # on a GPU machine (once the CUDA backend lands)
+#   bash bench/compare.sh --device cuda ...     # on a GPU machine (scripts/device_pack.sh)
 #
 # Other flags (--mode, --repeats, --warmup, --steps, --models) go to both
 # sides. The JSON lines of both sides are kept in $BENCH_OUT (default
