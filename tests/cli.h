@@ -1,4 +1,5 @@
-// Running the `moegrad` binary from tests: its exit status and output.
+// Running moegrad from tests: the `moegrad` binary (its exit status and
+// output), and tiny_lm, the smallest run the library's training loop takes.
 #pragma once
 
 #include <sys/wait.h>
@@ -7,9 +8,29 @@
 #include <string>
 #include <vector>
 
+#include "apps/run_config.h"
 #include "reference.h"
 
 namespace moegrad::testing {
+
+// One block of width 16 of `model` on the Moby-Dick fixture (a tenth kept for
+// validation): 2 attention heads, windows of 16 bytes, FFN/experts of hidden
+// 16, 4 experts top-2 in every block. Callers set steps, batch and logging.
+inline app::RunConfig tiny_lm(const std::string& model) {
+  app::RunConfig c;
+  c.data = std::string(MOEGRAD_TEST_DATA_DIR) + "/moby_dick_chapter_1.txt";
+  c.valid_fraction = 0.1;
+  c.model = model;
+  c.dim = 16;
+  c.layers = 1;
+  c.attn_heads = 2;
+  c.seq_len = 16;
+  c.ffn_hidden = 16;
+  c.experts = 4;
+  c.top_k = 2;
+  c.moe_every = 1;
+  return c;
+}
 
 // Runs a shell command; returns its exit status (-1 when it did not exit).
 inline int shell(const std::string& command) {

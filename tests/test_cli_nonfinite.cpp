@@ -38,18 +38,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // 12 steps of a tiny SMoE model, every step logged, checkpoints every 4.
 RunConfig tiny(const std::string& run_dir, const std::string& nonfinite) {
-  RunConfig c;
-  c.data = kFixture;
-  c.valid_fraction = 0.1;
-  c.model = "smoe";
-  c.dim = 16;
-  c.layers = 1;
-  c.attn_heads = 2;
-  c.seq_len = 16;
-  c.ffn_hidden = 16;
-  c.experts = 4;
-  c.top_k = 2;
-  c.moe_every = 1;
+  RunConfig c = tiny_lm("smoe");
   c.steps = 12;
   c.batch = 2;
   c.warmup = 2;

@@ -22,6 +22,7 @@
 
 #include "apps/train.h"
 #include "backends/cpu/cpu_backend.h"
+#include "cli.h"
 #include "core/backend.h"
 #include "reference.h"
 
@@ -43,18 +44,7 @@ size_t resident_bytes() {
 
 TEST_CASE("1000 training steps of an MH-MoE LM keep memory flat: live tensor bytes and RSS", "[memory]") {
   ScratchDir scratch("memory");
-  RunConfig c;
-  c.data = std::string(MOEGRAD_TEST_DATA_DIR) + "/moby_dick_chapter_1.txt";
-  c.valid_fraction = 0.1;
-  c.model = "mhmoe";
-  c.dim = 16;
-  c.layers = 1;
-  c.attn_heads = 2;
-  c.seq_len = 16;
-  c.ffn_hidden = 16;
-  c.experts = 4;
-  c.top_k = 2;
-  c.moe_every = 1;
+  RunConfig c = tiny_lm("mhmoe");
   c.moe_heads = 2;
   c.expert_hidden = 16;
   c.capacity_factor = 0;  // see above
