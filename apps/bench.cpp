@@ -315,9 +315,7 @@ void bench_train(const std::string& model, const BenchOptions& o, Device device,
 }  // namespace
 
 void check_bench_options(const BenchOptions& o) {
-  Device device = parse_device(o.device);
-  MOEGRAD_CHECK(device.is_cpu() || device.index < cuda_device_count(), "bench", "--device ", o.device, ": ",
-                cuda_device_count(), " GPU(s) visible to this build");
+  usable_device(o.device, "bench");
   MOEGRAD_CHECK(o.mode == "fwd" || o.mode == "fwd+bwd" || o.mode == "both", "bench", "--mode '", o.mode,
                 "' (expected fwd, fwd+bwd or both)");
   MOEGRAD_CHECK(o.warmup >= 0, "bench", "--warmup ", o.warmup, " must be >= 0");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "apps/model.h"
 #include "core/copy.h"
 #include "core/factory.h"
 #include "core/graph.h"
@@ -12,16 +13,6 @@
 #include "nn/loss.h"
 
 namespace moegrad::app {
-
-namespace {
-// Puts the model in eval mode for a scope, then back as it was.
-struct EvalMode {
-  explicit EvalMode(Module& m) : m(m), was(m.is_training()) { m.eval(); }
-  ~EvalMode() { m.train(was); }
-  Module& m;
-  bool was;
-};
-}  // namespace
 
 EvalResult evaluate(DecoderLM& model, const std::vector<std::pair<Tensor, Tensor>>& batches) {
   MOEGRAD_CHECK(!batches.empty(), "evaluate", "no batches: the validation text is shorter than one window");
@@ -41,6 +32,16 @@ EvalResult evaluate(DecoderLM& model, const std::vector<std::pair<Tensor, Tensor
   r.loss = total / double(r.tokens);
   r.ppl = std::exp(r.loss);
   return r;
+}
+
+EvalResult evaluate_checkpoint(const Checkpoint& ck, const std::string& text_file, int64_t batches) {
+  const RunConfig& c = ck.config;
+  std::shared_ptr<DecoderLM> model = build_model(c, ck.tokenizer.vocab_size());
+  model->load_state_dict(ck.model);
+  const std::string text = read_text_file(text_file.empty() ? corpus_path(c.data, default_data_dir()) : text_file);
+  std::vector<int32_t> ids = ck.tokenizer.encode(text);
+  if (text_file.empty()) ids = split_tokens(ids, c.valid_fraction, c.seq_len).valid;
+  return evaluate(*model, eval_batches(ids, c.batch, c.seq_len, batches > 0 ? batches : c.eval_batches));
 }
 
 nlohmann::json layers_json(const std::vector<RoutingStats>& layers) {

@@ -6,11 +6,20 @@
 #include <utility>
 #include <vector>
 
+#include "apps/checkpoint.h"
 #include "apps/data.h"
 #include "moe/metrics.h"
 #include "nn/transformer.h"
 
 namespace moegrad::app {
+
+// Puts a model in eval mode for a scope, then back as it was.
+struct EvalMode {
+  explicit EvalMode(Module& m) : m(m), was(m.is_training()) { m.eval(); }
+  ~EvalMode() { m.train(was); }
+  Module& m;
+  bool was;
+};
 
 struct EvalResult {
   double loss = 0;  // mean next-token cross-entropy (nats), no label smoothing
@@ -22,6 +31,11 @@ struct EvalResult {
 // Runs the model in eval mode without a graph over (x, y) batches; restores
 // the model's training mode afterwards.
 EvalResult evaluate(DecoderLM& model, const std::vector<std::pair<Tensor, Tensor>>& batches);
+
+// evaluate() of a checkpoint's model: on text_file when given, else on the
+// validation split of its run's corpus (from the default data directory);
+// `batches` of them (0: the run's eval_batches).
+EvalResult evaluate_checkpoint(const Checkpoint& ck, const std::string& text_file = "", int64_t batches = 0);
 
 // Per-layer routing figures as JSON: tokens per expert, dropped fraction,
 // entropy, load imbalance, and expert activation with the threshold half the

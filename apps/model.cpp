@@ -1,6 +1,9 @@
 #include "apps/model.h"
 
+#include <algorithm>
+
 #include "core/elementwise.h"
+#include "core/reduce.h"
 #include "moe/layer.h"
 #include "moe/mhmoe.h"
 #include "moe/smoe.h"
@@ -51,9 +54,7 @@ MoEConfig moe_layer_config(const RunConfig& c, int64_t layer) {
   return m;
 }
 
-std::shared_ptr<DecoderLM> build_model(const RunConfig& c, int64_t vocab) {
-  validate(c);
-  manual_seed(c.seed);  // every Linear and Embedding initialises from the default generator
+TransformerConfig transformer_config(const RunConfig& c, int64_t vocab) {
   TransformerConfig t;
   t.vocab = vocab;
   t.dim = c.dim;
@@ -62,8 +63,13 @@ std::shared_ptr<DecoderLM> build_model(const RunConfig& c, int64_t vocab) {
   t.ffn_hidden = c.ffn_hidden;
   t.max_len = c.seq_len;
   t.dropout = c.dropout;
-  if (c.model == "dense") return std::make_shared<DecoderLM>(t);
-  FfnFactory sparse = [&c](int64_t layer) -> std::shared_ptr<FfnLayer> {
+  return t;
+}
+
+FfnFactory family_ffn(const RunConfig& c, const TransformerConfig& t, int64_t first_layer) {
+  if (c.model == "dense") return dense_ffn(t);
+  FfnFactory sparse = [c, first_layer](int64_t block) -> std::shared_ptr<FfnLayer> {
+    const int64_t layer = first_layer + block;
     if (c.model == "thor") {
       ThorConfig th;
       th.dim = c.dim;
@@ -77,10 +83,44 @@ std::shared_ptr<DecoderLM> build_model(const RunConfig& c, int64_t vocab) {
     if (c.model == "mhmoe") return std::make_shared<MHMoE>(m);
     return std::make_shared<MoE>(m);
   };
-  return std::make_shared<DecoderLM>(t, moe_every(c.moe_every, dense_ffn(t), sparse));
+  return moe_every(c.moe_every, dense_ffn(t), sparse);
 }
 
-std::vector<Generator*> layer_generators(const DecoderLM& lm) {
+std::shared_ptr<DecoderLM> build_model(const RunConfig& c, int64_t vocab) {
+  validate(c);
+  manual_seed(c.seed);  // every Linear and Embedding initialises from the default generator
+  TransformerConfig t = transformer_config(c, vocab);
+  return std::make_shared<DecoderLM>(t, family_ffn(c, t));
+}
+
+int64_t flops_per_token(const RunConfig& c, int64_t vocab) {
+  validate(c);
+  const int64_t d = c.dim;
+  int64_t flops = 2 * d * vocab;  // the head
+  for (int64_t layer = 0; layer < c.layers; ++layer) {
+    flops += 8 * d * d + 4 * c.seq_len * d;  // q, k, v, out projections; scores and their weighted sum
+    const bool sparse = c.model != "dense" && layer % c.moe_every == c.moe_every - 1;  // as moe_every's default
+    if (!sparse) {
+      flops += dense_cost(d, c.ffn_hidden).flops;
+    } else if (c.model == "thor") {
+      flops += dense_cost(d, c.expert_hidden > 0 ? c.expert_hidden : c.ffn_hidden).flops;  // one expert
+    } else {
+      MoEConfig m = moe_layer_config(c, layer);
+      flops += c.model == "mhmoe" ? mhmoe_cost(m).flops : smoe_cost(m).flops;
+    }
+  }
+  return flops;
+}
+
+void set_thor_inference(const Module& model, const std::string& mode) {
+  RunConfig probe;
+  probe.thor_inference = mode;
+  validate(probe);  // names the flag and the modes when mode is not one
+  for (const auto& layer : moe_layers(model))
+    if (auto* t = dynamic_cast<Thor*>(layer.get())) t->config.inference = thor_inference(mode);
+}
+
+std::vector<Generator*> layer_generators(const Module& lm) {
   std::vector<Generator*> out;
   for (const auto& layer : moe_layers(lm)) {
     if (auto* m = dynamic_cast<MoE*>(layer.get())) out.push_back(&m->router->generator());
@@ -90,22 +130,29 @@ std::vector<Generator*> layer_generators(const DecoderLM& lm) {
   return out;
 }
 
-Tensor training_loss(const DecoderLM& model, const RunConfig& c, const Tensor& x, const Tensor& y, Tensor* aux) {
+Tensor family_loss(const Module& model, const RunConfig& c, const std::function<Tensor()>& logits,
+                   const Tensor& targets, Tensor* aux) {
   const double smoothing = label_smoothing_of(c);
   if (c.model == "thor") {
-    Tensor l1 = model.forward(x), l2 = model.forward(x);
+    Tensor l1 = logits(), l2 = logits();
     ThorLossOptions o;
     o.alpha = c.thor_alpha;
     o.label_smoothing = smoothing;
     if (aux) *aux = Tensor();
-    return div(thor_loss(l1, l2, y, o), double(y.numel()));  // token-summed, then per token
+    // thor_loss sums over the counted targets; per token, as cross_entropy's mean.
+    const double counted = sum(ne(targets, double(o.ignore_index))).item<double>();
+    return div(thor_loss(l1, l2, targets, o), std::max(counted, 1.0));
   }
   CrossEntropyOptions o;
   o.label_smoothing = smoothing;
-  Tensor loss = cross_entropy(model.forward(x), y, o);
+  Tensor loss = cross_entropy(logits(), targets, o);
   Tensor a = total_aux_loss(model);
   if (aux) *aux = a;
   return add(loss, a);
+}
+
+Tensor training_loss(const DecoderLM& model, const RunConfig& c, const Tensor& x, const Tensor& y, Tensor* aux) {
+  return family_loss(model, c, [&] { return model.forward(x); }, y, aux);
 }
 
 }  // namespace moegrad::app

@@ -3,6 +3,9 @@
 //   train     train a language model (dense, SMoE, MH-MoE, THOR) on a text corpus
 //   eval      validation loss, perplexity and routing metrics of a checkpoint
 //   generate  sample text from a checkpoint
+//   translate train | eval | decode: an encoder-decoder translation model
+//             (THOR's task), its BLEU, and translating stdin
+//   compare   train the model families on the same data and seeds; one table
 //   plot      PNG plots of a run's loss curves and expert load
 //   bench     time ops, layers and training steps (JSON lines; bench/compare.sh)
 //   demo      a short tour of the toolkit
@@ -19,18 +22,21 @@
 
 #include "apps/bench.h"
 #include "apps/checkpoint.h"
+#include "apps/compare.h"
 #include "apps/data.h"
 #include "apps/evaluate.h"
 #include "apps/model.h"
 #include "apps/plot.h"
 #include "apps/run_config.h"
 #include "apps/train.h"
+#include "apps/translate.h"
 #include "core/elementwise.h"
 #include "core/factory.h"
 #include "core/indexing.h"
 #include "core/matmul.h"
 #include "core/reduce.h"
 #include "core/runtime.h"
+#include "nn/file.h"
 
 using namespace moegrad;
 
@@ -178,6 +184,43 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--top-k", gen.top_k, "sample among the k most likely (0: all)")->capture_default_str();
   gen_cmd->add_option("--seed", gen.seed, "sampling seed")->capture_default_str();
 
+  auto* mt_cmd = app.add_subcommand("translate", "Train, score and run a translation model (encoder-decoder, BPE)");
+  mt_cmd->require_subcommand(1);
+  auto* mt_train = mt_cmd->add_subcommand("train", "Train a translation model on a parallel corpus, then score BLEU");
+  app::TranslateConfig mt_config;
+  app::add_translate_flags(*mt_train, mt_config);
+  auto* mt_eval = mt_cmd->add_subcommand("eval", "Corpus BLEU of a translation run on its validation or test pairs");
+  auto* mt_decode = mt_cmd->add_subcommand("decode", "Translate the lines of standard input, one per line");
+  std::string mt_dir, mt_split = "test", mt_inference, mt_hypotheses, mt_device = "cpu";
+  app::DecodeOptions mt_decoding;
+  int64_t mt_limit = 0;
+  bool mt_json = false;
+  for (CLI::App* cmd : {mt_eval, mt_decode}) {
+    cmd->add_option("run_dir", mt_dir, "directory of a `translate train` run")->required();
+    cmd->add_option("--beam", mt_decoding.beam, "beam size (1: greedy)")->capture_default_str();
+    cmd->add_option("--length-penalty", mt_decoding.length_penalty, "finished scores are divided by length^this")
+        ->capture_default_str();
+    cmd->add_option("--batch", mt_decoding.batch, "sentences decoded together")->capture_default_str();
+    cmd->add_option("--device", mt_device, "cpu, or cuda[:N] in a CUDA build on a GPU machine")->capture_default_str();
+    cmd->add_option("--thor-inference", mt_inference,
+                    "THOR experts at inference: random_token | random_sequence | fixed | ensemble (default: the run's)");
+  }
+  mt_eval->add_option("--split", mt_split, "valid | test")->capture_default_str();
+  mt_eval->add_option("--limit", mt_limit, "score the first n pairs only (0: all)")->capture_default_str();
+  mt_eval->add_option("--hypotheses", mt_hypotheses, "also write the translations to this file, one per line");
+  mt_eval->add_flag("--json", mt_json, "print one JSON object instead of text");
+
+  auto* cmp_cmd = app.add_subcommand("compare", "Train the model families on the same data, steps and seeds; one table");
+  app::CompareOptions cmp;
+  cmp_cmd->add_option("--suite", cmp.suite, "lm | translate")->capture_default_str();
+  cmp_cmd->add_option("--arms", cmp.arms, "arms to run (default: all of the suite)")->delimiter(',');
+  cmp_cmd->add_option("--seeds", cmp.seeds, "seeds per arm (1..n)")->capture_default_str();
+  cmp_cmd->add_flag("--quick", cmp.quick, "a size that runs in minutes on a CPU");
+  cmp_cmd->add_option("--steps", cmp.steps, "steps per run (default: the size's)");
+  cmp_cmd->add_option("--data", cmp.data, "corpus instead of the suite's (lm: a text; translate: bible or a TSV file)");
+  cmp_cmd->add_option("--device", cmp.device, "translate: cpu, or cuda[:N]")->capture_default_str();
+  cmp_cmd->add_option("--out", cmp.out_dir, "directory of the runs, results.jsonl and table.md")->capture_default_str();
+
   auto* plot_cmd = app.add_subcommand("plot", "Write PNG plots of a run (loss curves, expert load) with gnuplot");
   std::string plot_dir;
   plot_cmd->add_option("run_dir", plot_dir, "run directory")->required();
@@ -240,14 +283,8 @@ int main(int argc, char** argv) {
     }
     if (*eval_cmd) {
       app::Checkpoint ck = app::load_checkpoint(checkpoint);
-      auto model = load_model(ck);
       const app::RunConfig& c = ck.config;
-      std::string text =
-          app::read_text_file(eval_data.empty() ? app::corpus_path(c.data, app::default_data_dir()) : eval_data);
-      std::vector<int32_t> ids = ck.tokenizer.encode(text);
-      if (eval_data.empty()) ids = app::split_tokens(ids, c.valid_fraction, c.seq_len).valid;
-      int64_t n = eval_batches > 0 ? eval_batches : c.eval_batches;
-      app::EvalResult e = app::evaluate(*model, app::eval_batches(ids, c.batch, c.seq_len, n));
+      app::EvalResult e = app::evaluate_checkpoint(ck, eval_data, eval_batches);
       nlohmann::json j = {{"checkpoint", ck.sidecar_path},
                           {"step", ck.step},
                           {"loss", e.loss},
@@ -270,6 +307,45 @@ int main(int argc, char** argv) {
       auto model = load_model(ck);
       std::cout << prompt << app::generate(*model, ck.tokenizer, prompt, gen) << "\n";
     }
+    if (*mt_train) {
+      app::TranslateResult r = app::translate_train(mt_config, std::cout);
+      std::cout << "done: step " << r.step << ", validation loss " << r.valid_loss << ", BLEU "
+                << r.valid_bleu.score << "\n";
+    }
+    if (*mt_eval || *mt_decode) {
+      app::Translator t = app::load_translator(mt_dir, mt_device);
+      if (!mt_inference.empty()) app::set_thor_inference(*t.model, mt_inference);
+      if (*mt_decode) {
+        std::vector<std::string> lines;
+        for (std::string line; std::getline(std::cin, line);) lines.push_back(line);
+        for (const std::string& out : t.translate(lines, mt_decoding)) std::cout << out << "\n";
+      } else {
+        MOEGRAD_CHECK(mt_split == "valid" || mt_split == "test", "translate eval", "--split must be valid or test, got '",
+                      mt_split, "'");
+        MOEGRAD_CHECK(mt_limit >= 0, "translate eval", "--limit must be >= 0, got ", mt_limit);
+        app::ParallelSplit parts = app::load_pairs(t.config);
+        std::vector<app::SentencePair>& pairs = mt_split == "valid" ? parts.valid : parts.test;
+        if (mt_limit > 0 && int64_t(pairs.size()) > mt_limit) pairs.resize(size_t(mt_limit));
+        std::vector<std::string> hyps;
+        app::BleuScore bleu = t.bleu(pairs, mt_decoding, &hyps);
+        if (!mt_hypotheses.empty()) {
+          std::string text;
+          for (const std::string& h : hyps) text += h + "\n";
+          write_file_atomically("translate eval", mt_hypotheses, text);
+        }
+        if (mt_json) {
+          std::cout << nlohmann::json{{"run_dir", mt_dir}, {"split", mt_split}, {"pairs", pairs.size()},
+                                      {"beam", mt_decoding.beam}, {"bleu", bleu.score}, {"bp", bleu.bp},
+                                      {"ratio", bleu.ratio}, {"precisions", bleu.precisions}}
+                           .dump()
+                    << "\n";
+        } else {
+          std::cout << mt_split << " (" << pairs.size() << " pairs, beam " << mt_decoding.beam << "): " << bleu.str()
+                    << "\n";
+        }
+      }
+    }
+    if (*cmp_cmd) app::run_compare(cmp, std::cout);
     if (*plot_cmd) {
       for (const std::string& f : app::plot_run(plot_dir).files) std::cout << "wrote " << f << "\n";
     }

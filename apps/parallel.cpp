@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <unordered_set>
 
 #include "apps/sword.h"
@@ -85,6 +86,23 @@ ParallelCorpus read_bible_pairs(const std::string& source_dir, const std::string
 
 ParallelCorpus read_bible_pairs() {
   return read_bible_pairs(sword_module_dir("engKJV2006eb"), sword_module_dir("spaRV1909eb"));
+}
+
+ParallelCorpus read_tsv_pairs(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  MOEGRAD_CHECK(in.good(), "read_tsv_pairs", "cannot read '", path, "'");
+  std::vector<SentencePair> pairs;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const size_t tab = line.find('\t');
+    MOEGRAD_CHECK(tab != std::string::npos, "read_tsv_pairs", "'", path, "' line ", n,
+                  " has no tab between source and target");
+    pairs.push_back({"line " + std::to_string(n), line.substr(0, tab), line.substr(tab + 1)});
+  }
+  MOEGRAD_CHECK(!in.bad(), "read_tsv_pairs", "cannot read '", path, "'");
+  return clean_pairs(std::move(pairs));
 }
 
 double split_position(const std::string& id) { return double(id_hash(id) >> 11) * 0x1.0p-53; }

@@ -74,6 +74,13 @@ ParallelCorpus read_bible_pairs(const std::string& source_dir, const std::string
 // The default pair: sword_module_dir("engKJV2006eb") -> sword_module_dir("spaRV1909eb").
 ParallelCorpus read_bible_pairs();
 
+// A parallel corpus from a text file of one pair per line, "source<TAB>target"
+// (the first tab splits; a trailing \r is dropped; empty lines are skipped),
+// then clean_pairs. A pair's id is "line N" (1-based), so the split of a line
+// does not depend on the lines around it. Error naming the path when it cannot
+// be read, and naming the line when it has no tab.
+ParallelCorpus read_tsv_pairs(const std::string& path);
+
 struct ParallelSplit {
   std::vector<SentencePair> train, valid, test;  // each in the input's order
 };

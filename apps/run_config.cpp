@@ -49,9 +49,10 @@ RunConfig from_json(const nlohmann::json& j, RunConfig c) {
   return c;
 }
 
-void add_config_flags(CLI::App& cmd, RunConfig& c) {
+void add_config_flags(CLI::App& cmd, RunConfig& c, const std::set<std::string>& skip) {
   visit_fields(c, [&](const char* key, auto& field, const char* help) {
     using T = std::decay_t<decltype(field)>;
+    if (skip.count(key)) return;
     if constexpr (std::is_same_v<T, bool>) {
       cmd.add_flag(flag_of(key), field, help);
     } else {

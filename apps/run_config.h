@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 namespace moegrad::app {
@@ -65,7 +66,8 @@ struct RunConfig {
 // Calls f(key, field, help) for every setting, in a fixed order.
 template <class C, class F>
 void visit_fields(C& c, F&& f) {
-  f("data", c.data, "corpus name (moby-dick, sotu) or path of a text file");
+  f("data", c.data,
+    "corpus name (moby-dick, sotu; translate: bible) or path of a text file (translate: source<TAB>target lines)");
   f("tokenizer", c.tokenizer, "byte | char | word");
   f("valid_fraction", c.valid_fraction, "share of the corpus (its end) held out for validation");
   f("model", c.model, "dense | smoe | mhmoe | thor");
@@ -118,8 +120,8 @@ RunConfig from_json(const nlohmann::json& j, RunConfig base = {});
 // work together (heads not dividing dim, top_k > experts, ...) or a size
 // (dim, layers, heads, seq_len, batch, experts, hidden sizes) is over 2^20.
 void validate(const RunConfig& c);
-// Adds one flag per setting to `cmd`, writing into c.
-void add_config_flags(CLI::App& cmd, RunConfig& c);
+// Adds one flag per setting to `cmd`, writing into c; none for the keys in skip.
+void add_config_flags(CLI::App& cmd, RunConfig& c, const std::set<std::string>& skip = {});
 
 // The label smoothing the run uses (resolving -1).
 double label_smoothing_of(const RunConfig& c);

@@ -4,7 +4,6 @@
 
 namespace moegrad {
 
-
 std::string Device::str() const {
   return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
 }
@@ -16,6 +15,13 @@ Device parse_device(const std::string& s) {
       s.size() < 9)
     return Device::cuda(std::stoi(s.substr(5)));
   detail::fail("device", "unknown device '", s, "' (expected cpu, cuda or cuda:N)");
+}
+
+Device usable_device(const std::string& s, const char* op) {
+  Device d = parse_device(s);
+  MOEGRAD_CHECK(d.is_cpu() || d.index < cuda_device_count(), op, "--device ", s, ": ", cuda_device_count(),
+                " GPU(s) visible to this build");
+  return d;
 }
 
 #ifdef MOEGRAD_WITH_CUDA

@@ -29,6 +29,10 @@ inline std::ostream& operator<<(std::ostream& os, const Device& d) { return os <
 // Parses "cpu", "cuda", "cuda:1"; throws moegrad::Error otherwise.
 Device parse_device(const std::string& s);
 
+// parse_device, and an Error naming `op`, the device and the GPU count when
+// this build and machine cannot hold tensors there.
+Device usable_device(const std::string& s, const char* op);
+
 // GPUs the CUDA runtime sees; 0 in a build without CUDA or without a driver.
 int cuda_device_count();
 // True when tensors can live on a GPU: this build has the CUDA tensor backend

@@ -1,0 +1,65 @@
+// `moegrad compare`: the model families trained on the same data, steps and
+// seeds, in one table. The evidence behind docs/RESULTS.md.
+//
+// Two suites, each a list of arms (configs that differ only where the arm says):
+//   lm         a byte-level LM on one corpus: dense; SMoE (X-MoE gate, top-2);
+//              MH-MoE v1 (parameter-matched, h = 4); MH-MoE v2 (FLOPs-matched,
+//              h = 4); and the heads sweep h = 1, 2, 8 of v1 (h = 1 is the
+//              "SMoE + head/merge layers only" ablation). Reported: validation
+//              loss and perplexity, expert activation per unit and per token
+//              (moe/metrics.h; mean over MoE layers), tokens/s, parameters and
+//              forward FLOPs per token (apps/model.h).
+//   translate  English -> Spanish on the Bible corpus: dense; Switch (SMoE,
+//              top-1, aux 0.01); THOR (alpha 5) and THOR with alpha 0 (random
+//              experts without the consistency loss), same experts. Reported:
+//              validation loss, test BLEU greedy and with beam 4, and for THOR
+//              test BLEU under each inference mode; target tokens/s, parameters.
+//
+// Every (arm, seed) runs in OUT/SUITE/ARM/seed-N and appends one JSON line to
+// OUT/SUITE/results.jsonl when it is done. A second call skips what is done
+// (a killed comparison continues where it stopped; a run directory without
+// its line is cleared and run again), so arms can also run in parallel
+// processes (--arms) into one OUT. Then the table of every line in the file is
+// written to OUT/SUITE/table.md and printed: each figure as mean ± standard
+// deviation over seeds (sample deviation; "-" with one seed).
+//
+// --quick shrinks every run to seconds on a CPU (a test runs it); the
+// default size is what docs/RESULTS.md reports.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "apps/run_config.h"
+#include "apps/translate.h"
+
+namespace moegrad::app {
+
+struct CompareArm {
+  std::string name;  // "smoe", "mhmoe-v2", "thor-a0", ...
+  std::string what;  // the table's legend
+  RunConfig lm;      // the lm suite's run (seed and run_dir are set per run)
+  TranslateConfig mt;  // the translate suite's
+};
+
+struct CompareOptions {
+  std::string suite = "lm";       // lm | translate
+  std::vector<std::string> arms;  // empty: every arm of the suite
+  int64_t seeds = 3;              // seeds 1..n
+  bool quick = false;
+  int64_t steps = 0;         // > 0: overrides the size's steps
+  std::string data;          // non-empty: overrides the suite's corpus (lm: a text; translate: bible or a TSV file)
+  std::string device = "cpu";  // translate only: cpu or cuda[:N]
+  std::string out_dir = "runs/compare";
+};
+
+// The arms of a suite at its default or quick size. Error naming an unknown suite.
+std::vector<CompareArm> compare_arms(const std::string& suite, bool quick);
+
+// Runs what is not done yet and returns the table (markdown), also written
+// to OUT/SUITE/table.md and printed to out with each run's progress. Runs'
+// own logs go to their directories' train.log. Errors name the flag.
+std::string run_compare(const CompareOptions& options, std::ostream& out);
+
+}  // namespace moegrad::app
