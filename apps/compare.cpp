@@ -268,7 +268,9 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
   // ---- everything that can fail on bad input, before any run ----
   std::vector<CompareArm> all = compare_arms(o.suite, o.quick);
   MOEGRAD_CHECK(o.seeds >= 1 && o.seeds <= 100, kOp, "--seeds must be in [1, 100], got ", o.seeds);
+  MOEGRAD_CHECK(o.seed >= 0 && o.seed <= 100, kOp, "--seed must be in [1, 100], got ", o.seed);
   MOEGRAD_CHECK(o.steps >= 0, kOp, "--steps must be >= 0, got ", o.steps);
+  MOEGRAD_CHECK(o.bleu_pairs >= 0, kOp, "--bleu-pairs must be >= 0, got ", o.bleu_pairs);
   std::vector<CompareArm> arms;
   for (const std::string& name : o.arms) {
     auto it = std::find_if(all.begin(), all.end(), [&](const CompareArm& a) { return a.name == name; });
@@ -286,6 +288,7 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
     }
     if (!o.data.empty()) r.data = o.data;
     a.mt.device = o.device;
+    if (o.bleu_pairs > 0) a.mt.bleu_pairs = o.bleu_pairs;
     if (o.suite == "lm") {
       MOEGRAD_CHECK(o.device == "cpu", kOp, "--device: the lm suite trains on the CPU only (moegrad train has no --device yet)");
       validate(r);
@@ -309,8 +312,8 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
     return results;
   };
 
-  for (const CompareArm& arm : arms) {
-    for (int64_t seed = 1; seed <= o.seeds; ++seed) {
+  for (const CompareArm& arm : o.table_only ? std::vector<CompareArm>() : arms) {
+    for (int64_t seed = o.seed > 0 ? o.seed : 1; seed <= (o.seed > 0 ? o.seed : o.seeds); ++seed) {
       std::vector<nlohmann::json> done = read_results();
       if (std::any_of(done.begin(), done.end(), [&](const auto& j) { return j["arm"] == arm.name && j["seed"] == seed; }))
         continue;

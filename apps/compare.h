@@ -18,8 +18,8 @@
 // Every (arm, seed) runs in OUT/SUITE/ARM/seed-N and appends one JSON line to
 // OUT/SUITE/results.jsonl when it is done. A second call skips what is done
 // (a killed comparison continues where it stopped; a run directory without
-// its line is cleared and run again), so arms can also run in parallel
-// processes (--arms) into one OUT. Then the table of every line in the file is
+// its line is cleared and run again), so arms and seeds can also run in
+// parallel processes (--arms, --seed) into one OUT: each line is one append. Then the table of every line in the file is
 // written to OUT/SUITE/table.md and printed: each figure as mean ± standard
 // deviation over seeds (sample deviation; "-" with one seed).
 //
@@ -47,10 +47,13 @@ struct CompareOptions {
   std::string suite = "lm";       // lm | translate
   std::vector<std::string> arms;  // empty: every arm of the suite
   int64_t seeds = 3;              // seeds 1..n
+  int64_t seed = 0;               // > 0: this seed only (one process per seed runs them in parallel)
+  bool table_only = false;        // run nothing: the table of what is done
   bool quick = false;
   int64_t steps = 0;         // > 0: overrides the size's steps
   std::string data;          // non-empty: overrides the suite's corpus (lm: a text; translate: bible or a TSV file)
   std::string device = "cpu";  // translate only: cpu or cuda[:N]
+  int64_t bleu_pairs = 0;      // translate, > 0: BLEU on the first n validation and test pairs only
   std::string out_dir = "runs/compare";
 };
 

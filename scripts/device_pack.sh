@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Packs a CUDA build for the lent GPU machine (see README "Running on a GPU"):
 # the binaries plus the Debian libraries that machine's image lacks, into
-# build-device/ (ignored), to send with `carry: ["build-device"]`.
+# build-device/ (ignored); and the corpora installed here. It also writes
+# build-device.tar.gz (ignored) to send with `carry: ["build-device.tar.gz"]`
+# and unpack there with `tar xzf build-device.tar.gz`.
 # Usage: scripts/device_pack.sh [build-dir]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +18,14 @@ for lib in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libgomp.so.1 libz.
   path=$(ldd build-device/moegrad_tests | awk -v l="$lib" '$1 == l { print $3 }')
   [ -n "$path" ] && cp -L "$path" build-device/lib/
 done
-du -sh build-device
+# The corpora that machine cannot fetch: the Bible modules for `translate`
+# (run with SWORD_PATH=build-device/sword) and Moby-Dick (MOEGRAD_DATA_DIR=build-device/data;
+# the State of the Union texts would overflow carry's 64 MiB).
+for module in engKJV2006eb spaRV1909eb; do
+  dir=/usr/share/sword/modules/texts/ztext/$module
+  [ -d "$dir" ] && mkdir -p build-device/sword/modules/texts/ztext && cp -r "$dir" build-device/sword/modules/texts/ztext/
+done
+[ -f data/moby-dick.txt ] && mkdir -p build-device/data && cp data/moby-dick.txt build-device/data/
+# carry takes 64 MiB with the working tree; compressed, the pack fits with room.
+tar czf build-device.tar.gz build-device
+du -sh build-device build-device.tar.gz

@@ -10,6 +10,7 @@
 #include "apps/model.h"
 #include "apps/translate.h"
 #include "cli.h"
+#include "core/device.h"
 #include "core/factory.h"
 #include "core/graph.h"
 #include "core/indexing.h"
@@ -245,4 +246,28 @@ TEST_CASE("moegrad translate: eval and decode from the command line, and their e
   CliResult bad = run_cli({"translate", "train", "--data", dir / "toy.tsv", "--bpe-vocab", "12"}, logs);
   CHECK(bad.status == 2);
   CHECK_THAT(bad.err, Catch::Contains("--bpe-vocab must be in [259"));
+}
+
+TEST_CASE("translate on the GPU: decoding matches the CPU, and the toy task trains", "[translate][cuda]") {
+  if (!cuda_is_available()) {
+    WARN("skipped: no CUDA backend in this build or no GPU visible");
+    return;
+  }
+  ScratchDir dir("mt_gpu");
+  TranslateConfig c = toy_config(dir, "thor");
+  Translator t{c, BpeTokenizer::learn({"three one four", "tres uno cuatro", "nine nueve"}, 280),
+               build_translation_model(c.run, 280)};
+  set_thor_inference(*t.model, "ensemble");  // nothing random: both devices compute the same function
+  std::vector<std::vector<int32_t>> sources;
+  for (const char* s : {"three one", "four four four four nine", "one"}) sources.push_back(t.bpe.encode(s));
+  DecodeOptions beam;
+  beam.beam = 3;
+  std::vector<std::vector<int32_t>> on_cpu = t.translate_ids(sources, beam);
+  t.to(Device::cuda(0));
+  CHECK(t.translate_ids(sources, beam) == on_cpu);
+
+  c.device = "cuda";
+  TranslateResult r = translate_train(c, std::cout);
+  CHECK(r.valid_bleu.score > 50);
+  CHECK(load_translator(c.run.run_dir, "cuda").bleu(load_pairs(c).valid).score > 50);
 }
