@@ -381,8 +381,9 @@ TranslateResult translate_train(const TranslateConfig& c, std::ostream& out) {
   // ---- everything that can fail on bad input, before any write ----
   validate(c);
   const fs::path dir(c.run.run_dir);
-  MOEGRAD_CHECK(!fs::exists(dir / "translate.json") && !fs::exists(dir / "model.safetensors"), kOp, "'",
-                c.run.run_dir, "' already holds a translation run: pick another --run-dir");
+  // Weights without translate.json are what a killed save left: overwritten below.
+  MOEGRAD_CHECK(!fs::exists(dir / "translate.json"), kOp, "'", c.run.run_dir,
+                "' already holds a translation run: pick another --run-dir");
   ParallelSplit split = load_pairs(c);
   MOEGRAD_CHECK(!split.train.empty(), kOp, "no training pairs in '", c.run.data, "'");
   MOEGRAD_CHECK(!split.valid.empty(), kOp, "no validation pairs in '", c.run.data,

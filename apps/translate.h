@@ -133,7 +133,9 @@ struct TranslateResult {
   BleuScore valid_bleu;        // greedy, on bleu_pairs validation pairs
 };
 
-// Trains c and saves it in c.run.run_dir (which must not hold a run yet).
+// Trains c and saves it in c.run.run_dir (which must not hold a complete run
+// yet: a model.safetensors without translate.json, left by a killed save, is
+// overwritten).
 // Everything is checked before anything is written.
 TranslateResult translate_train(const TranslateConfig& c, std::ostream& out);
 
