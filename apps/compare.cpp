@@ -232,6 +232,12 @@ std::vector<CompareArm> compare_arms(const std::string& suite, bool quick) {
           c.top_k = m.top_k;
           c.expert_hidden = m.hidden;
         });
+    arm("mhmoe-split", "MH-MoE v1 h=4 without the head and merge layers: the sub-token split alone (ablation)",
+        [](RunConfig& c) {
+          c.model = "mhmoe";
+          c.moe_heads = 4;
+          c.mhmoe_no_head_merge = true;
+        });
     arm("mhmoe-h1", "MH-MoE v1 with h=1: SMoE plus the head and merge layers only (ablation)", mhmoe(1));
     arm("mhmoe-h2", "MH-MoE v1 with h=2", mhmoe(2));
     arm("mhmoe-h8", "MH-MoE v1 with h=8", mhmoe(8));

@@ -4,7 +4,8 @@
 // Two suites, each a list of arms (configs that differ only where the arm says):
 //   lm         a byte-level LM on one corpus: dense; SMoE (X-MoE gate, top-2);
 //              MH-MoE v1 (parameter-matched, h = 4); MH-MoE v2 (FLOPs-matched,
-//              h = 4); and the heads sweep h = 1, 2, 8 of v1 (h = 1 is the
+//              h = 4); v1 without its head and merge layers (the split-only
+//              ablation); and the heads sweep h = 1, 2, 8 of v1 (h = 1 is the
 //              "SMoE + head/merge layers only" ablation). Reported: validation
 //              loss and perplexity, expert activation per unit and per token
 //              (moe/metrics.h; mean over MoE layers), tokens/s, parameters and

@@ -43,6 +43,7 @@ MoEConfig moe_layer_config(const RunConfig& c, int64_t layer) {
   m.balance_weight = c.aux_weight;
   m.z_weight = c.z_weight;
   m.subtoken_residual = c.subtoken_residual;
+  m.head_merge = !c.mhmoe_no_head_merge;
   m.seed = layer_seed(c.seed, layer);
   if (c.model == "mhmoe") {
     if (c.expert_hidden > 0) {

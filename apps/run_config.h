@@ -41,6 +41,7 @@ struct RunConfig {
   double aux_weight = 0.01;
   double z_weight = 0.0;
   bool subtoken_residual = false;
+  bool mhmoe_no_head_merge = false;  // the MH-MoE ablation without multi-head and merge layers
   // THOR
   double thor_alpha = 5.0;
   std::string thor_inference = "random_sequence";  // random_token | random_sequence | fixed | ensemble
@@ -90,6 +91,8 @@ void visit_fields(C& c, F&& f) {
   f("aux_weight", c.aux_weight, "load-balancing loss weight");
   f("z_weight", c.z_weight, "router z-loss weight");
   f("subtoken_residual", c.subtoken_residual, "MH-MoE: add each sub-token to its output (the paper's Eq. 6)");
+  f("mhmoe_no_head_merge", c.mhmoe_no_head_merge,
+    "MH-MoE ablation: no multi-head and merge layers (sub-tokens are slices of the token)");
   f("thor_alpha", c.thor_alpha, "THOR: weight of the consistency (symmetric KL) loss");
   f("thor_inference", c.thor_inference, "THOR at eval: random_token | random_sequence | fixed | ensemble");
   f("label_smoothing", c.label_smoothing, "label smoothing (-1: 0.1 for THOR, 0 otherwise)");

@@ -50,6 +50,9 @@ struct MoEConfig {
   // MH-MoE: the paper's Eq. 6 adds each sub-token to its expert output before
   // the merge layer; the released code does not (the default).
   bool subtoken_residual = false;
+  // MH-MoE: false drops the multi-head and merge layers (an ablation of the
+  // paper's): sub-tokens are plain slices of the token, outputs joined as they are.
+  bool head_merge = true;
 
   DType dtype = DType::f32;
   uint64_t seed = 0;  // the router's random second-expert policies draw from it

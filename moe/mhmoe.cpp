@@ -19,12 +19,15 @@ MoEConfig subtoken_config(const char* op, const MoEConfig& c) {
 
 MHMoE::MHMoE(const MoEConfig& c) : config(c) {
   MoEConfig sub = subtoken_config("MHMoE", c);
-  multi_head = register_module("multi_head", std::make_shared<Linear>(c.dim, c.dim, true, c.dtype));
+  if (c.head_merge)
+    multi_head = register_module("multi_head", std::make_shared<Linear>(c.dim, c.dim, true, c.dtype));
   moe = register_module("moe", std::make_shared<MoE>(sub));
-  merge = register_module("merge", std::make_shared<Linear>(c.dim, c.dim, true, c.dtype));
-  xavier_uniform_(multi_head->weight, 1.0 / std::sqrt(2.0));
-  xavier_uniform_(merge->weight);
-  zeros_(merge->bias);
+  if (c.head_merge) {
+    merge = register_module("merge", std::make_shared<Linear>(c.dim, c.dim, true, c.dtype));
+    xavier_uniform_(multi_head->weight, 1.0 / std::sqrt(2.0));
+    xavier_uniform_(merge->weight);
+    zeros_(merge->bias);
+  }
 }
 
 Tensor MHMoE::forward(const Tensor& x) const {
@@ -32,11 +35,13 @@ Tensor MHMoE::forward(const Tensor& x) const {
                 " must end in dim = ", config.dim);
   Tensor tokens = x.reshape({-1, config.dim});
   const int64_t N = tokens.size(0);
-  Tensor sub = multi_head->forward(tokens).reshape({N * config.heads, config.dim / config.heads});
+  Tensor projected = multi_head ? multi_head->forward(tokens) : tokens;
+  Tensor sub = projected.reshape({N * config.heads, config.dim / config.heads});
   moe->train(is_training());
   Tensor o = moe->forward_units(sub, N);
   if (config.subtoken_residual) o = add(o, sub);
-  Tensor out = merge->forward(o.reshape({N, config.dim}));
+  Tensor joined = o.reshape({N, config.dim});
+  Tensor out = merge ? merge->forward(joined) : joined;
   aux_loss_ = moe->aux_loss();
   last_stats_ = moe->last_stats();
   return out.reshape(x.shape());
@@ -54,6 +59,8 @@ int64_t router_flops(const MoEConfig& c) {
   return c.gate == GateKind::linear ? 2 * c.dim * c.num_experts
                                     : 2 * c.dim * c.xmoe_dim + 2 * c.xmoe_dim * c.num_experts;
 }
+// The multi-head and merge layers: d x d weights and d biases each, when present.
+int64_t head_merge_params(const MoEConfig& c) { return c.head_merge ? 2 * (c.dim * c.dim + c.dim) : 0; }
 int64_t expert_params(const MoEConfig& c) {
   int64_t n = matrices(c.activation);
   int64_t bias = c.expert_bias ? (n - 1) * c.hidden + c.dim : 0;
@@ -73,9 +80,9 @@ LayerCost smoe_cost(const MoEConfig& c) {
 LayerCost mhmoe_cost(const MoEConfig& c) {
   LayerCost sub = smoe_cost(subtoken_config("mhmoe_cost", c));
   LayerCost cost;
-  cost.params = 2 * (c.dim * c.dim + c.dim) + sub.params;
+  cost.params = head_merge_params(c) + sub.params;
   cost.router_flops = c.heads * sub.router_flops;
-  cost.flops = 2 * 2 * c.dim * c.dim + c.heads * sub.flops;
+  cost.flops = (c.head_merge ? 2 * 2 * c.dim * c.dim : 0) + c.heads * sub.flops;
   return cost;
 }
 
@@ -93,7 +100,7 @@ MoEConfig mhmoe_v1(const MoEConfig& smoe, int64_t heads) {
   c.heads = heads;
   check_config("mhmoe_v1", c);
   // E * n * (d/h) * f_mh + head and merge + router(d/h) = the SMoE's parameters.
-  int64_t budget = smoe_cost(smoe).params - 2 * (c.dim * c.dim + c.dim) - router_params(subtoken_config("mhmoe_v1", c));
+  int64_t budget = smoe_cost(smoe).params - head_merge_params(c) - router_params(subtoken_config("mhmoe_v1", c));
   double per_hidden = double(c.num_experts * matrices(c.activation) * (c.dim / heads));
   c.hidden = std::llround(double(budget) / per_hidden);
   MOEGRAD_CHECK(c.hidden >= 1, "mhmoe_v1", "the SMoE's ", smoe_cost(smoe).params,
@@ -110,7 +117,8 @@ MoEConfig mhmoe_v2(const MoEConfig& smoe, int64_t heads) {
   const int64_t n = matrices(c.activation);
   // 2 * 2 d^2 (head, merge) + h * k * n * 2 (d/h) d_mh = k_smoe * n * 2 d d_moe,
   // with k = h:  d_mh = (k_smoe * d_moe - (2/n) d) / h.
-  double d_mh = (double(smoe.top_k * smoe.hidden) - 2.0 / double(n) * double(c.dim)) / double(heads);
+  const double head_merge = c.head_merge ? 2.0 / double(n) * double(c.dim) : 0.0;
+  double d_mh = (double(smoe.top_k * smoe.hidden) - head_merge) / double(heads);
   MOEGRAD_CHECK(d_mh >= 1, "mhmoe_v2", "k * hidden = ", smoe.top_k * smoe.hidden,
                 " is too small to pay for the head and merge layers of dim ", c.dim);
   c.hidden = std::llround(d_mh);
@@ -119,7 +127,7 @@ MoEConfig mhmoe_v2(const MoEConfig& smoe, int64_t heads) {
   one.num_experts = 1;
   one.top_k = 1;
   double per_expert = double(expert_params(subtoken_config("mhmoe_v2", one)));
-  int64_t budget = smoe_cost(smoe).params - 2 * (c.dim * c.dim + c.dim);
+  int64_t budget = smoe_cost(smoe).params - head_merge_params(c);
   c.num_experts = std::max<int64_t>(c.top_k, std::llround(double(budget) / per_expert));
   check_config("mhmoe_v2", c);
   return c;

@@ -31,7 +31,7 @@ class MHMoE : public MoeLayer {
   Tensor forward(const Tensor& x) const override;  // [..., dim] -> [..., dim]
 
   MoEConfig config;
-  std::shared_ptr<Linear> multi_head, merge;
+  std::shared_ptr<Linear> multi_head, merge;  // null when config.head_merge is false
   std::shared_ptr<MoE> moe;  // routes the sub-tokens
 };
 

@@ -119,10 +119,10 @@ Slots slots_of(MoE& m) {
 }
 Slots slots_of(MHMoE& m) {
   Slots s;
-  add_slots(s, *m.multi_head);
+  if (m.multi_head) add_slots(s, *m.multi_head);
   add_slots(s, *m.moe->router);
   add_slots(s, *m.moe->experts);
-  add_slots(s, *m.merge);
+  if (m.merge) add_slots(s, *m.merge);
   return s;
 }
 Slots slots_of(Thor& t) {
@@ -392,6 +392,35 @@ TEST_CASE("MH-MoE with one head is merge(MoE(multi_head(x))) of its own submodul
   Tensor sub = mh.multi_head->forward(x);
   expect = mh.merge->forward(add(mh.moe->forward(sub), sub));
   require_close(mh.forward(x), expect, 1e-12, 1e-12);
+}
+
+TEST_CASE("MH-MoE without head and merge is the MoE of the token's slices, and gradchecks", "[moe-layers]") {
+  MoEConfig c = small_config(8, 6, 3, 2);
+  c.heads = 4;
+  c.capacity_factor = 1.0;
+  c.head_merge = false;
+  MHMoE mh(c);
+  REQUIRE(mh.multi_head == nullptr);
+  REQUIRE(mh.merge == nullptr);
+  for (const auto& [name, p] : mh.named_parameters()) REQUIRE(name.rfind("moe.", 0) == 0);
+  REQUIRE(mhmoe_cost(c).params == mh.num_parameters());
+  MoEConfig with = c;
+  with.head_merge = true;
+  REQUIRE(mhmoe_cost(with).params - mhmoe_cost(c).params == 2 * (8 * 8 + 8));
+  REQUIRE(mhmoe_cost(with).flops - mhmoe_cost(c).flops == 2 * 2 * 8 * 8);
+
+  Tensor x = random_tensor({5, 8}, DType::f64, 43);
+  Tensor out = mh.forward(x);
+  Tensor expect = mh.moe->forward_units(x.reshape({20, 2}), 5).reshape({5, 8});
+  require_close(out, expect, 1e-12, 1e-12);
+  gradcheck_layer(mh, {5, 8}, true, 44);
+
+  // The presets match an SMoE without paying for layers that are not there.
+  MoEConfig smoe = small_config(16, 64, 4, 2);
+  smoe.head_merge = false;
+  MoEConfig v1 = mhmoe_v1(smoe, 4);
+  REQUIRE(std::abs(double(MHMoE(v1).num_parameters() - MoE(smoe).num_parameters())) <
+          0.01 * double(MoE(smoe).num_parameters()));
 }
 
 TEST_CASE("MH-MoE splits tokens token-major: sub-token j of token n is row n*h + j", "[moe-layers]") {
