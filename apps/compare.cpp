@@ -11,6 +11,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/evaluate.h"
+#include "apps/fortunes.h"
 #include "apps/model.h"
 #include "apps/train.h"
 #include "moe/mhmoe.h"
@@ -116,8 +117,10 @@ double layers_mean(const nlohmann::json& layers, const char* key) {
   return mean_of(v);
 }
 
-// One LM run: train, then evaluate its final checkpoint.
-nlohmann::json run_lm(RunConfig c, const std::string& log_path) {
+// One LM run: train, then evaluate its final checkpoint on its own
+// validation split and on each (language, file) of per_language.
+nlohmann::json run_lm(RunConfig c, const std::string& log_path,
+                      const std::vector<std::pair<std::string, std::string>>& per_language) {
   std::ofstream log(log_path);
   TrainResult r = train(c, false, default_data_dir(), log);
   Checkpoint ck = load_checkpoint(c.run_dir);
@@ -136,6 +139,7 @@ nlohmann::json run_lm(RunConfig c, const std::string& log_path) {
                         {"parameters", model->num_parameters()},
                         {"flops_per_token", flops_per_token(ck.config, ck.tokenizer.vocab_size())},
                         {"steps", r.step}};
+  for (const auto& [language, file] : per_language) out["valid_loss_" + language] = evaluate_checkpoint(ck, file).loss;
   if (!layers.empty()) {
     out["activation_per_unit"] = layers_mean(layers, "activation_per_unit");
     out["activation_per_token"] = layers_mean(layers, "activation_per_token");
@@ -172,8 +176,7 @@ nlohmann::json run_mt(const TranslateConfig& c, const std::string& log_path) {
 }
 
 struct Column {
-  const char* key;
-  const char* title;
+  std::string key, title;
   int precision;
 };
 
@@ -207,7 +210,7 @@ std::string table(const std::vector<CompareArm>& arms, const std::vector<nlohman
 
 std::vector<CompareArm> compare_arms(const std::string& suite, bool quick) {
   std::vector<CompareArm> arms;
-  if (suite == "lm") {
+  if (suite == "lm" || suite == "multilingual") {
     const RunConfig base = lm_base(quick);
     auto arm = [&](const std::string& name, const std::string& what, auto&& edit) {
       CompareArm a{name, what, base, {}};
@@ -267,7 +270,7 @@ std::vector<CompareArm> compare_arms(const std::string& suite, bool quick) {
     });
     return arms;
   }
-  MOEGRAD_CHECK(false, kOp, "--suite must be lm or translate, got '", suite, "'");
+  MOEGRAD_CHECK(false, kOp, "--suite must be lm, multilingual or translate, got '", suite, "'");
 }
 
 std::string run_compare(const CompareOptions& o, std::ostream& out) {
@@ -286,24 +289,32 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
     arms.push_back(*it);
   }
   if (o.arms.empty()) arms = all;
+  const fs::path dir = fs::path(o.out_dir) / o.suite;
+  const bool lm = o.suite != "translate";
+  // The multilingual suite trains on a mix it writes from the fortune files (--data: their root).
+  MultilingualFiles languages;
+  if (o.suite == "multilingual" && !o.table_only)
+    languages = write_multilingual_corpus(read_fortunes(o.data.empty() ? "/usr/share/games/fortunes" : o.data),
+                                          (dir / "data").string(), 0.05, o.quick ? 300 : 0);
   for (CompareArm& a : arms) {
-    RunConfig& r = o.suite == "lm" ? a.lm : a.mt.run;
+    RunConfig& r = lm ? a.lm : a.mt.run;
     if (o.steps > 0) {
       r.steps = o.steps;
       r.warmup = std::min(r.warmup, o.steps);
     }
     if (!o.data.empty()) r.data = o.data;
+    if (o.suite == "multilingual") r.data = languages.train;
     a.mt.device = o.device;
     if (o.bleu_pairs > 0) a.mt.bleu_pairs = o.bleu_pairs;
-    if (o.suite == "lm") {
-      MOEGRAD_CHECK(o.device == "cpu", kOp, "--device: the lm suite trains on the CPU only (moegrad train has no --device yet)");
-      validate(r);
+    if (lm) {
+      MOEGRAD_CHECK(o.device == "cpu", kOp, "--device: the ", o.suite,
+                    " suite trains on the CPU only (moegrad train has no --device yet)");
+      if (!o.table_only) validate(r);
     } else {
       validate(a.mt);
     }
   }
 
-  const fs::path dir = fs::path(o.out_dir) / o.suite;
   std::error_code ec;
   fs::create_directories(dir, ec);
   MOEGRAD_CHECK(!ec, kOp, "cannot create '", dir.string(), "': ", ec.message());
@@ -330,11 +341,11 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
       out << o.suite << " " << arm.name << " seed " << seed << " ..." << std::flush;
       const std::string log = (run_dir / "train.log").string();
       nlohmann::json r;
-      if (o.suite == "lm") {
+      if (lm) {
         RunConfig c = arm.lm;
         c.seed = uint64_t(seed);
         c.run_dir = run_dir.string();
-        r = run_lm(c, log);
+        r = run_lm(c, log, languages.valid);
       } else {
         TranslateConfig c = arm.mt;
         c.run.seed = uint64_t(seed);
@@ -351,7 +362,14 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
   }
 
   std::vector<Column> columns;
-  if (o.suite == "lm")
+  std::vector<nlohmann::json> results = read_results();
+  std::vector<std::string> per_language;  // "valid_loss_<language>" keys, in the order the runs wrote them
+  for (const auto& r : results)
+    for (const auto& item : r.items())
+      if (item.key().rfind("valid_loss_", 0) == 0 &&
+          std::find(per_language.begin(), per_language.end(), item.key()) == per_language.end())
+        per_language.push_back(item.key());
+  if (lm)
     columns = {{"valid_loss", "valid loss", 4},
                {"valid_ppl", "valid ppl", 3},
                {"activation_per_unit", "activation / unit", 3},
@@ -368,7 +386,8 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
                {"test_bleu_ensemble", "THOR ensemble", 2},
                {"tokens_per_s", "target tokens/s", 0},
                {"parameters", "parameters", 0}};
-  const std::string md = table(compare_arms(o.suite, o.quick), read_results(), columns);
+  for (const std::string& key : per_language) columns.push_back({key, key.substr(11), 3});
+  const std::string md = table(compare_arms(o.suite, o.quick), results, columns);
   write_file_atomically(kOp, (dir / "table.md").string(), md);
   out << "\n" << md;
   return md;

@@ -10,6 +10,9 @@
 //              loss and perplexity, expert activation per unit and per token
 //              (moe/metrics.h; mean over MoE layers), tokens/s, parameters and
 //              forward FLOPs per token (apps/model.h).
+//   multilingual  the lm suite's arms on the mix of nine languages of
+//              apps/fortunes.h (--data: the fortune files' root), with each
+//              language's validation loss as a column of its own.
 //   translate  English -> Spanish on the Bible corpus: dense; Switch (SMoE,
 //              top-1, aux 0.01); THOR (alpha 5) and THOR with alpha 0 (random
 //              experts without the consistency loss), same experts. Reported:
@@ -45,14 +48,15 @@ struct CompareArm {
 };
 
 struct CompareOptions {
-  std::string suite = "lm";       // lm | translate
+  std::string suite = "lm";       // lm | multilingual | translate
   std::vector<std::string> arms;  // empty: every arm of the suite
   int64_t seeds = 3;              // seeds 1..n
   int64_t seed = 0;               // > 0: this seed only (one process per seed runs them in parallel)
   bool table_only = false;        // run nothing: the table of what is done
   bool quick = false;
   int64_t steps = 0;         // > 0: overrides the size's steps
-  std::string data;          // non-empty: overrides the suite's corpus (lm: a text; translate: bible or a TSV file)
+  std::string data;  // non-empty: overrides the suite's corpus (lm: a text; multilingual: the fortunes root;
+                     // translate: bible or a TSV file)
   std::string device = "cpu";  // translate only: cpu or cuda[:N]
   int64_t bleu_pairs = 0;      // translate, > 0: BLEU on the first n validation and test pairs only
   std::string out_dir = "runs/compare";

@@ -212,14 +212,14 @@ int main(int argc, char** argv) {
 
   auto* cmp_cmd = app.add_subcommand("compare", "Train the model families on the same data, steps and seeds; one table");
   app::CompareOptions cmp;
-  cmp_cmd->add_option("--suite", cmp.suite, "lm | translate")->capture_default_str();
+  cmp_cmd->add_option("--suite", cmp.suite, "lm | multilingual | translate")->capture_default_str();
   cmp_cmd->add_option("--arms", cmp.arms, "arms to run (default: all of the suite)")->delimiter(',');
   cmp_cmd->add_option("--seeds", cmp.seeds, "seeds per arm (1..n)")->capture_default_str();
   cmp_cmd->add_option("--seed", cmp.seed, "run this seed only (for parallel processes)");
   cmp_cmd->add_flag("--table", cmp.table_only, "run nothing; print the table of the runs done");
   cmp_cmd->add_flag("--quick", cmp.quick, "a size that runs in minutes on a CPU");
   cmp_cmd->add_option("--steps", cmp.steps, "steps per run (default: the size's)");
-  cmp_cmd->add_option("--data", cmp.data, "corpus instead of the suite's (lm: a text; translate: bible or a TSV file)");
+  cmp_cmd->add_option("--data", cmp.data, "corpus instead of the suite's (lm: a text; multilingual: the fortune files' root; translate: bible or a TSV file)");
   cmp_cmd->add_option("--device", cmp.device, "translate: cpu, or cuda[:N]")->capture_default_str();
   cmp_cmd->add_option("--bleu-pairs", cmp.bleu_pairs, "translate: BLEU on the first n validation and test pairs (default: all)");
   cmp_cmd->add_option("--out", cmp.out_dir, "directory of the runs, results.jsonl and table.md")->capture_default_str();

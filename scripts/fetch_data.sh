@@ -11,7 +11,10 @@
 #              with apt-get (sudo when not root) only when missing; they put the
 #              SWORD modules under /usr/share/sword/modules/texts/ztext/, where
 #              `moegrad` reads them (apps/parallel.h), so nothing goes to data/
-# Usage: bash scripts/fetch_data.sh [moby-dick|sotu|bible|all]   (default moby-dick)
+#   fortunes   the Debian packages fortunes and fortunes-{de,es,it,ru,pl,cs,zh,br}
+#              (nine languages, for the multilingual LM of apps/fortunes.h), installed
+#              the same way; they put their files under /usr/share/games/fortunes
+# Usage: bash scripts/fetch_data.sh [moby-dick|sotu|bible|fortunes|all]   (default moby-dick)
 # Writes to $MOEGRAD_DATA_DIR when set, else <repo>/data (where `moegrad` looks).
 # Idempotent: a corpus whose file exists and is non-empty is left alone. Files
 # are written to a temporary name and renamed, so a failed run leaves none.
@@ -21,9 +24,9 @@ cd "$(dirname "$0")/.."
 
 what="${1:-moby-dick}"
 case "$what" in
-  moby-dick | sotu | bible | all) ;;
+  moby-dick | sotu | bible | fortunes | all) ;;
   *)
-    echo "usage: bash scripts/fetch_data.sh [moby-dick|sotu|bible|all]  (got '$what')" >&2
+    echo "usage: bash scripts/fetch_data.sh [moby-dick|sotu|bible|fortunes|all]  (got '$what')" >&2
     exit 2
     ;;
 esac
@@ -119,8 +122,9 @@ fetch_sotu() {
   install_file "$partial" "$target"
 }
 
-fetch_bible() {
-  local packages=(sword-text-kjv sword-text-sparv) missing=() p
+# Installs the Debian packages given that are missing (sudo when not root).
+install_packages() {
+  local packages=("$@") missing=() p
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
@@ -139,21 +143,35 @@ fetch_bible() {
   fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+fetch_bible() {
+  install_packages sword-text-kjv sword-text-sparv
   local m
   for m in engKJV2006eb spaRV1909eb; do
     [ -s "/usr/share/sword/modules/texts/ztext/$m/nt.bzz" ] ||
       { echo "fetch_data: the SWORD module $m is not where the packages should have put it" >&2; exit 1; }
   done
-  echo "fetch_data: installed the SWORD modules engKJV2006eb and spaRV1909eb"
+  echo "fetch_data: the SWORD modules engKJV2006eb and spaRV1909eb are installed"
+}
+
+fetch_fortunes() {
+  install_packages fortunes fortunes-de fortunes-es fortunes-it fortunes-ru fortunes-pl fortunes-cs fortunes-zh \
+    fortunes-br
+  [ -s /usr/share/games/fortunes/fortunes ] && [ -d /usr/share/games/fortunes/de ] ||
+    { echo "fetch_data: the fortune files are not where the packages should have put them" >&2; exit 1; }
+  echo "fetch_data: the fortune files of nine languages are in /usr/share/games/fortunes"
 }
 
 case "$what" in
   moby-dick) fetch_moby_dick ;;
   sotu) fetch_sotu ;;
   bible) fetch_bible ;;
+  fortunes) fetch_fortunes ;;
   all)
     fetch_moby_dick
     fetch_sotu
     fetch_bible
+    fetch_fortunes
     ;;
 esac

@@ -72,7 +72,7 @@ TEST_CASE("compare lm --quick: a line per arm and seed, one table, and done runs
   CHECK_THROWS_WITH(run_compare(o, log), Catch::Contains("--arms: no arm 'moe' in suite lm"));
   o.arms = {};
   o.suite = "vision";
-  CHECK_THROWS_WITH(run_compare(o, log), Catch::Contains("--suite must be lm or translate, got 'vision'"));
+  CHECK_THROWS_WITH(run_compare(o, log), Catch::Contains("--suite must be lm, multilingual or translate, got 'vision'"));
 }
 
 TEST_CASE("compare translate --quick: THOR's inference modes are scored", "[compare][slow]") {
