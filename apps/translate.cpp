@@ -294,7 +294,7 @@ std::vector<std::vector<int32_t>> Translator::translate_ids(const std::vector<st
         }
         const size_t keep = std::min(cand.size(), size_t(2 * K));
         std::partial_sort(cand.begin(), cand.begin() + long(keep), cand.end(),
-                          [](const auto& a, const auto& c) { return a.first > c.first || (a.first == c.first && a.second < c.second); });
+                          [](const auto& x, const auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
         int64_t live = 0;
         for (size_t j = 0; j < keep && live < K && int64_t(finished[b].size()) < K; ++j) {
           const int64_t k = cand[j].second / V, v = cand[j].second % V;
@@ -310,7 +310,10 @@ std::vector<std::vector<int32_t>> Translator::translate_ids(const std::vector<st
           next_score[b * size_t(K) + size_t(live)] = cand[j].first;
           ++live;
         }
-        for (int64_t k = live; k < K; ++k) next_score[b * size_t(K) + size_t(k)] = kNone;
+        for (int64_t k = live; k < K; ++k) {  // slots left empty (fewer candidates than slots) stay dead
+          next_score[b * size_t(K) + size_t(k)] = kNone;
+          next_hyp[b * size_t(K) + size_t(k)].push_back(BpeTokenizer::pad_id);  // but as long as the others
+        }
         if (int64_t(finished[b].size()) >= K || live == 0) done[b] = 1;
         if (!done[b] && t >= limit[b]) {  // out of room: the live ones finish as they are
           for (int64_t k = 0; k < live; ++k) {

@@ -183,6 +183,12 @@ TEST_CASE("translate: beam 1 is the greedy loop, and batches and beams do not mi
   for (const auto& ids : alone)
     for (int32_t id : ids) CHECK((id >= BpeTokenizer::first_byte_id && id < 280));
 
+  // More slots than candidates: at the first step only slot 0 lives, with V continuations.
+  beam.beam = 300;
+  std::vector<std::vector<int32_t>> wide = t.translate_ids({sources[2]}, beam);
+  REQUIRE(wide.size() == 1);
+  for (int32_t id : wide[0]) CHECK((id >= BpeTokenizer::first_byte_id && id < 280));
+
   beam.beam = 0;
   CHECK_THROWS_WITH(t.translate_ids(sources, beam), Catch::Contains("--beam"));
 }
