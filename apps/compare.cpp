@@ -132,11 +132,12 @@ nlohmann::json run_lm(RunConfig c, const std::string& log_path,
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_object() && j.value("kind", "") == "train") tokens_per_s = j.value("tokens_per_s", 0.0);
   }
-  std::shared_ptr<DecoderLM> model = build_model(ck.config, ck.tokenizer.vocab_size());
+  int64_t parameters = 0;
+  for (const auto& [name, t] : ck.model) parameters += t.numel();
   nlohmann::json out = {{"valid_loss", e.loss},
                         {"valid_ppl", e.ppl},
                         {"tokens_per_s", tokens_per_s},
-                        {"parameters", model->num_parameters()},
+                        {"parameters", parameters},
                         {"flops_per_token", flops_per_token(ck.config, ck.tokenizer.vocab_size())},
                         {"steps", r.step}};
   for (const auto& [language, file] : per_language) out["valid_loss_" + language] = evaluate_checkpoint(ck, file).loss;
@@ -387,7 +388,7 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
                {"tokens_per_s", "target tokens/s", 0},
                {"parameters", "parameters", 0}};
   for (const std::string& key : per_language) columns.push_back({key, key.substr(11), 3});
-  const std::string md = table(compare_arms(o.suite, o.quick), results, columns);
+  const std::string md = table(all, results, columns);
   write_file_atomically(kOp, (dir / "table.md").string(), md);
   out << "\n" << md;
   return md;

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/elementwise.h"
-#include "core/reduce.h"
 #include "moe/layer.h"
 #include "moe/mhmoe.h"
 #include "moe/smoe.h"
@@ -100,7 +99,7 @@ int64_t flops_per_token(const RunConfig& c, int64_t vocab) {
   int64_t flops = 2 * d * vocab;  // the head
   for (int64_t layer = 0; layer < c.layers; ++layer) {
     flops += 8 * d * d + 4 * c.seq_len * d;  // q, k, v, out projections; scores and their weighted sum
-    const bool sparse = c.model != "dense" && layer % c.moe_every == c.moe_every - 1;  // as moe_every's default
+    const bool sparse = c.model != "dense" && is_moe_block(c.moe_every, layer);
     if (!sparse) {
       flops += dense_cost(d, c.ffn_hidden).flops;
     } else if (c.model == "thor") {
@@ -132,7 +131,7 @@ std::vector<Generator*> layer_generators(const Module& lm) {
 }
 
 Tensor family_loss(const Module& model, const RunConfig& c, const std::function<Tensor()>& logits,
-                   const Tensor& targets, Tensor* aux) {
+                   const Tensor& targets, int64_t counted, Tensor* aux) {
   const double smoothing = label_smoothing_of(c);
   if (c.model == "thor") {
     Tensor l1 = logits(), l2 = logits();
@@ -141,8 +140,7 @@ Tensor family_loss(const Module& model, const RunConfig& c, const std::function<
     o.label_smoothing = smoothing;
     if (aux) *aux = Tensor();
     // thor_loss sums over the counted targets; per token, as cross_entropy's mean.
-    const double counted = sum(ne(targets, double(o.ignore_index))).item<double>();
-    return div(thor_loss(l1, l2, targets, o), std::max(counted, 1.0));
+    return div(thor_loss(l1, l2, targets, o), double(std::max<int64_t>(counted, 1)));
   }
   CrossEntropyOptions o;
   o.label_smoothing = smoothing;
@@ -153,7 +151,7 @@ Tensor family_loss(const Module& model, const RunConfig& c, const std::function<
 }
 
 Tensor training_loss(const DecoderLM& model, const RunConfig& c, const Tensor& x, const Tensor& y, Tensor* aux) {
-  return family_loss(model, c, [&] { return model.forward(x); }, y, aux);
+  return family_loss(model, c, [&] { return model.forward(x); }, y, y.numel(), aux);
 }
 
 }  // namespace moegrad::app

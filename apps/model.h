@@ -56,8 +56,10 @@ Tensor training_loss(const DecoderLM& model, const RunConfig& c, const Tensor& x
 
 // The same loss for any model of the run's family: `logits` runs one forward
 // pass of `model` (THOR calls it twice), `targets` may hold -100 for padding,
-// which adds no loss. Per counted target token.
+// which adds no loss; `counted` is the number of the others, which the
+// caller knows on the host (counting them here would cost a device sync).
+// Per counted target token.
 Tensor family_loss(const Module& model, const RunConfig& c, const std::function<Tensor()>& logits,
-                   const Tensor& targets, Tensor* aux = nullptr);
+                   const Tensor& targets, int64_t counted, Tensor* aux = nullptr);
 
 }  // namespace moegrad::app

@@ -10,14 +10,12 @@
 
 namespace moegrad::app {
 
-namespace {
 std::string flag_of(const std::string& key) {
   std::string f = "--" + key;
   for (char& ch : f)
     if (ch == '_') ch = '-';
   return f;
 }
-}  // namespace
 
 nlohmann::json to_json(const RunConfig& c) {
   nlohmann::json j = nlohmann::json::object();
@@ -27,38 +25,14 @@ nlohmann::json to_json(const RunConfig& c) {
 
 RunConfig from_json(const nlohmann::json& j, RunConfig c) {
   MOEGRAD_CHECK(j.is_object(), "config", "expected a JSON object of settings, got ", j.type_name());
-  std::set<std::string> known;
-  visit_fields(c, [&](const char* key, auto& field, const char*) {
-    known.insert(key);
-    if (!j.contains(key)) return;
-    using T = std::decay_t<decltype(field)>;
-    const nlohmann::json& v = j.at(key);
-    bool ok = std::is_same_v<T, std::string> ? v.is_string()
-              : std::is_same_v<T, bool>      ? v.is_boolean()
-              : std::is_floating_point_v<T>  ? v.is_number()
-              : std::is_unsigned_v<T>        ? v.is_number_unsigned()
-                                             : v.is_number_integer();
-    MOEGRAD_CHECK(ok, "config", "setting '", key, "' has the wrong type: ", v.dump());
-    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)  // get<T> would wrap 2^64 - 1 to -1
-      MOEGRAD_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max()), "config",
-                    "setting '", key, "' = ", v.dump(), " is out of range");
-    field = v.get<T>();
-  });
+  std::set<std::string> known = read_json_fields(j, c, kVisitFields, "config");
   for (const auto& item : j.items())
     MOEGRAD_CHECK(known.count(item.key()), "config", "unknown setting '", item.key(), "'");
   return c;
 }
 
 void add_config_flags(CLI::App& cmd, RunConfig& c, const std::set<std::string>& skip) {
-  visit_fields(c, [&](const char* key, auto& field, const char* help) {
-    using T = std::decay_t<decltype(field)>;
-    if (skip.count(key)) return;
-    if constexpr (std::is_same_v<T, bool>) {
-      cmd.add_flag(flag_of(key), field, help);
-    } else {
-      cmd.add_option(flag_of(key), field, help)->capture_default_str();
-    }
-  });
+  add_field_flags(cmd, c, kVisitFields, skip);
 }
 
 double label_smoothing_of(const RunConfig& c) {

@@ -9,8 +9,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+
+#include "core/error.h"
 #include <set>
+#include <limits>
 #include <string>
+#include <type_traits>
 
 namespace moegrad::app {
 
@@ -113,6 +117,55 @@ void visit_fields(C& c, F&& f) {
     "on a NaN/Inf loss or gradient: stop (exit with an error naming the step and parameter) | skip (drop the "
     "update, retry the step on the next batch; 10 in a row stop)");
   f("run_dir", c.run_dir, "directory of the run's outputs");
+}
+
+// visit_fields as a value, for the templates below.
+inline constexpr auto kVisitFields = [](auto& c, auto&& f) { visit_fields(c, f); };
+
+// The machinery of a settings struct whose visit(c, f) calls f(key, field,
+// help) for each field (RunConfig's visit_fields; TranslateConfig has one too).
+
+// "--" + key, with '-' for '_'.
+std::string flag_of(const std::string& key);
+
+// Sets each field whose key j holds, after checking the value's type (and for
+// signed integers its range): Error "<op>: setting '<key>' has the wrong
+// type: ..." otherwise. Returns every key of the struct, so the caller can
+// reject the keys that are not. j must be an object.
+template <class C, class Visit>
+std::set<std::string> read_json_fields(const nlohmann::json& j, C& c, Visit&& visit, const char* op) {
+  std::set<std::string> known;
+  visit(c, [&](const char* key, auto& field, const char*) {
+    known.insert(key);
+    if (!j.contains(key)) return;
+    using T = std::decay_t<decltype(field)>;
+    const nlohmann::json& v = j.at(key);
+    bool ok = std::is_same_v<T, std::string> ? v.is_string()
+              : std::is_same_v<T, bool>      ? v.is_boolean()
+              : std::is_floating_point_v<T>  ? v.is_number()
+              : std::is_unsigned_v<T>        ? v.is_number_unsigned()
+                                             : v.is_number_integer();
+    MOEGRAD_CHECK(ok, op, "setting '", key, "' has the wrong type: ", v.dump());
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)  // get<T> would wrap 2^64 - 1 to -1
+      MOEGRAD_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max()), op,
+                    "setting '", key, "' = ", v.dump(), " is out of range");
+    field = v.get<T>();
+  });
+  return known;
+}
+
+// Adds one flag per field (flag_of(key)) to cmd, writing into c; none for the keys in skip.
+template <class C, class Visit>
+void add_field_flags(CLI::App& cmd, C& c, Visit&& visit, const std::set<std::string>& skip = {}) {
+  visit(c, [&](const char* key, auto& field, const char* help) {
+    using T = std::decay_t<decltype(field)>;
+    if (skip.count(key)) return;
+    if constexpr (std::is_same_v<T, bool>) {
+      cmd.add_flag(flag_of(key), field, help);
+    } else {
+      cmd.add_option(flag_of(key), field, help)->capture_default_str();
+    }
+  });
 }
 
 nlohmann::json to_json(const RunConfig& c);

@@ -45,6 +45,8 @@ void visit_translate_fields(C& c, F&& f) {
   f("device", c.device, "where the model trains: cpu, or cuda[:N] in a CUDA build on a GPU machine");
 }
 
+constexpr auto kVisitTranslateFields = [](auto& c, auto&& f) { visit_translate_fields(c, f); };
+
 // A pair as ids: the source with <eos>, the target without <bos>/<eos>.
 struct EncodedPair {
   std::vector<int32_t> source, target;
@@ -165,23 +167,10 @@ nlohmann::json to_json(const TranslateConfig& c) {
 
 TranslateConfig translate_config_from_json(const nlohmann::json& j, TranslateConfig base) {
   MOEGRAD_CHECK(j.is_object(), kOp, "config must be a JSON object, got ", j.dump());
-  for (const auto& item : j.items()) {
-    if (item.key() == "run") {
-      base.run = from_json(item.value(), base.run);
-      continue;
-    }
-    bool known = false;
-    visit_translate_fields(base, [&](const char* key, auto& field, const char*) {
-      if (item.key() != key) return;
-      known = true;
-      try {
-        field = item.value().get<std::decay_t<decltype(field)>>();
-      } catch (const nlohmann::json::exception&) {
-        MOEGRAD_CHECK(false, kOp, "config key '", key, "' has the wrong type: ", item.value().dump());
-      }
-    });
-    MOEGRAD_CHECK(known, kOp, "unknown config key '", item.key(), "'");
-  }
+  std::set<std::string> known = read_json_fields(j, base, kVisitTranslateFields, kOp);
+  for (const auto& item : j.items())
+    MOEGRAD_CHECK(item.key() == "run" || known.count(item.key()), kOp, "unknown config key '", item.key(), "'");
+  if (j.contains("run")) base.run = from_json(j["run"], base.run);
   return base;
 }
 
@@ -201,11 +190,7 @@ void validate(const TranslateConfig& c) {
 }
 
 void add_translate_flags(CLI::App& cmd, TranslateConfig& c) {
-  visit_translate_fields(c, [&](const char* key, auto& field, const char* help) {
-    std::string flag = std::string("--") + key;
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    cmd.add_option(flag, field, help)->capture_default_str();
-  });
+  add_field_flags(cmd, c, kVisitTranslateFields);
   add_config_flags(cmd, c.run, {"tokenizer", "valid_fraction"});
 }
 
@@ -438,7 +423,8 @@ TranslateResult translate_train(const TranslateConfig& c, std::ostream& out) {
     std::vector<const EncodedPair*> picked;
     for (double x : u) picked.push_back(&train[std::min(train.size() - 1, size_t(x * double(train.size())))]);
     PairBatch b = make_batch(picked, tr.device);
-    Tensor loss = family_loss(model, c.run, [&] { return model.forward(b.src, b.tgt_in, b.src_padding); }, b.tgt_out);
+    Tensor loss = family_loss(model, c.run, [&] { return model.forward(b.src, b.tgt_in, b.src_padding); }, b.tgt_out,
+                              b.target_tokens);
     opt.zero_grad();
     loss.backward();
     const double loss_v = cast(loss.detach(), DType::f64).item<double>();

@@ -45,7 +45,12 @@ FfnFactory moe_every(int64_t n, FfnFactory dense, FfnFactory moe, int64_t offset
   if (offset < 0) offset = n - 1;
   MOEGRAD_CHECK(offset < n, "moe_every", "offset must be in [0, n = ", n, "), got ", offset);
   MOEGRAD_CHECK(dense && moe, "moe_every", "both factories must be set");
-  return [n, offset, dense, moe](int64_t layer) { return layer % n == offset ? moe(layer) : dense(layer); };
+  return [n, offset, dense, moe](int64_t layer) { return is_moe_block(n, layer, offset) ? moe(layer) : dense(layer); };
+}
+
+bool is_moe_block(int64_t n, int64_t layer, int64_t offset) {
+  MOEGRAD_CHECK(n >= 1, "moe_every", "n must be >= 1, got ", n);
+  return layer % n == (offset < 0 ? n - 1 : offset);
 }
 
 }  // namespace moegrad

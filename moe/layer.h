@@ -49,5 +49,7 @@ std::vector<RoutingStats> routing_stats(const Module& model);
 // moe_freq (the MH-MoE code); THOR's released code uses offset 0 (blocks
 // 0, 2, 4, ... for n = 2).
 FfnFactory moe_every(int64_t n, FfnFactory dense, FfnFactory moe, int64_t offset = -1);
+// Whether moe_every(n, ..., offset) puts the MoE layer in block `layer`.
+bool is_moe_block(int64_t n, int64_t layer, int64_t offset = -1);
 
 }  // namespace moegrad
