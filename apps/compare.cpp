@@ -13,7 +13,9 @@
 #include "apps/evaluate.h"
 #include "apps/fortunes.h"
 #include "apps/model.h"
+#include "apps/plot.h"
 #include "apps/train.h"
+#include "core/device.h"
 #include "moe/mhmoe.h"
 #include "nn/file.h"
 
@@ -62,10 +64,14 @@ RunConfig lm_base(bool quick) {
   return c;
 }
 
-// The translation every translate arm starts from: translation_run_defaults.
+// The translation every translate arm starts from: translation_run_defaults,
+// for 2000 steps (2.2 epochs) with BLEU on 200 pairs, so that the suite's
+// twelve runs fit under an hour of one GPU.
 TranslateConfig mt_base(bool quick) {
   TranslateConfig c;
-  c.run.log_every = 100;
+  c.run.steps = 2000;
+  c.run.log_every = 50;
+  c.bleu_pairs = 200;
   if (quick) {
     RunConfig& r = c.run;
     r.dim = 32;
@@ -124,7 +130,7 @@ nlohmann::json run_lm(RunConfig c, const std::string& log_path,
   std::ofstream log(log_path);
   TrainResult r = train(c, false, default_data_dir(), log);
   Checkpoint ck = load_checkpoint(c.run_dir);
-  EvalResult e = evaluate_checkpoint(ck);
+  EvalResult e = evaluate_checkpoint(ck, "", 0, c.device);
   nlohmann::json layers = layers_json(e.layers);
   double tokens_per_s = 0;
   std::ifstream metrics(fs::path(c.run_dir) / "metrics.jsonl");
@@ -140,7 +146,7 @@ nlohmann::json run_lm(RunConfig c, const std::string& log_path,
                         {"parameters", parameters},
                         {"flops_per_token", flops_per_token(ck.config, ck.tokenizer.vocab_size())},
                         {"steps", r.step}};
-  for (const auto& [language, file] : per_language) out["valid_loss_" + language] = evaluate_checkpoint(ck, file).loss;
+  for (const auto& [language, file] : per_language) out["valid_loss_" + language] = evaluate_checkpoint(ck, file, 0, c.device).loss;
   if (!layers.empty()) {
     out["activation_per_unit"] = layers_mean(layers, "activation_per_unit");
     out["activation_per_token"] = layers_mean(layers, "activation_per_token");
@@ -152,7 +158,7 @@ nlohmann::json run_lm(RunConfig c, const std::string& log_path,
 nlohmann::json run_mt(const TranslateConfig& c, const std::string& log_path) {
   std::ofstream log(log_path);
   TranslateResult r = translate_train(c, log);
-  Translator t = load_translator(c.run.run_dir, c.device);
+  Translator t = load_translator(c.run.run_dir, c.run.device);
   std::vector<SentencePair> test = load_pairs(c).test;
   if (c.bleu_pairs > 0 && int64_t(test.size()) > c.bleu_pairs) test.resize(size_t(c.bleu_pairs));
   nlohmann::json out = {{"valid_loss", r.valid_loss},
@@ -205,6 +211,29 @@ std::string table(const std::vector<CompareArm>& arms, const std::vector<nlohman
     legend << "- **" << arm.name << "**: " << arm.what << "\n";
   }
   return os.str() + "\n" + legend.str();
+}
+
+// Per arm, its finished runs' training loss averaged over seeds at each step
+// every one of them logged (from each run's metrics.jsonl).
+std::vector<Curve> loss_curves(const fs::path& dir, const std::vector<CompareArm>& arms,
+                               const std::vector<nlohmann::json>& results) {
+  std::vector<Curve> curves;
+  for (const CompareArm& arm : arms) {
+    std::map<int64_t, std::vector<double>> by_step;
+    int64_t runs = 0;
+    for (const auto& r : results) {
+      const fs::path metrics = dir / arm.name / ("seed-" + std::to_string(r["seed"].get<int64_t>())) / "metrics.jsonl";
+      if (r["arm"] != arm.name || !fs::exists(metrics)) continue;
+      ++runs;
+      for (const auto& t : read_metrics(metrics.string()).train)
+        by_step[t["step"].get<int64_t>()].push_back(t.value("loss", std::nan("")));
+    }
+    Curve c{arm.name, {}};
+    for (const auto& [step, losses] : by_step)
+      if (int64_t(losses.size()) == runs) c.points[step] = mean_of(losses);
+    if (!c.points.empty()) curves.push_back(c);
+  }
+  return curves;
 }
 
 }  // namespace
@@ -305,15 +334,14 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
     }
     if (!o.data.empty()) r.data = o.data;
     if (o.suite == "multilingual") r.data = languages.train;
-    a.mt.device = o.device;
+    r.device = o.device;
     if (o.bleu_pairs > 0) a.mt.bleu_pairs = o.bleu_pairs;
     if (lm) {
-      MOEGRAD_CHECK(o.device == "cpu", kOp, "--device: the ", o.suite,
-                    " suite trains on the CPU only (moegrad train has no --device yet)");
       if (!o.table_only) validate(r);
     } else {
       validate(a.mt);
     }
+    if (!o.table_only) usable_device(o.device, kOp);
   }
 
   std::error_code ec;
@@ -391,6 +419,13 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
   const std::string md = table(all, results, columns);
   write_file_atomically(kOp, (dir / "table.md").string(), md);
   out << "\n" << md;
+  try {
+    plot_curves((dir / "loss.png").string(), o.suite + ": training loss, mean over seeds", "train loss",
+                loss_curves(dir, all, results));
+    out << "\nplot: " << (dir / "loss.png").string() << std::endl;
+  } catch (const Error& e) {
+    out << "\nno plot (" << e.what() << ")" << std::endl;  // the table stands without it
+  }
   return md;
 }
 

@@ -18,14 +18,21 @@
 //              experts without the consistency loss), same experts. Reported:
 //              validation loss, test BLEU greedy and with beam 4, and for THOR
 //              test BLEU under each inference mode; target tokens/s, parameters.
+//              2000 steps of translation_run_defaults' model; BLEU on the
+//              first 200 validation and test pairs (--bleu-pairs N: the first N).
 //
 // Every (arm, seed) runs in OUT/SUITE/ARM/seed-N and appends one JSON line to
 // OUT/SUITE/results.jsonl when it is done. A second call skips what is done
 // (a killed comparison continues where it stopped; a run directory without
 // its line is cleared and run again), so arms and seeds can also run in
-// parallel processes (--arms, --seed) into one OUT: each line is one append. Then the table of every line in the file is
-// written to OUT/SUITE/table.md and printed: each figure as mean ± standard
-// deviation over seeds (sample deviation; "-" with one seed).
+// parallel processes (--arms, --seed) into one OUT: each line is one append.
+// Then the table of every line in the file is written to OUT/SUITE/table.md
+// and printed: each figure as mean ± standard deviation over seeds (sample
+// deviation; "-" with one seed). With gnuplot installed, OUT/SUITE/loss.png
+// draws each arm's training loss, averaged over its seeds, against step
+// (without gnuplot the table comes alone, with a line saying why).
+//
+// --device cuda[:N] trains and evaluates every run on that GPU.
 //
 // --quick shrinks every run to seconds on a CPU (a test runs it); the
 // default size is what docs/RESULTS.md reports.
@@ -57,8 +64,8 @@ struct CompareOptions {
   int64_t steps = 0;         // > 0: overrides the size's steps
   std::string data;  // non-empty: overrides the suite's corpus (lm: a text; multilingual: the fortunes root;
                      // translate: bible or a TSV file)
-  std::string device = "cpu";  // translate only: cpu or cuda[:N]
-  int64_t bleu_pairs = 0;      // translate, > 0: BLEU on the first n validation and test pairs only
+  std::string device = "cpu";  // where every run trains and is evaluated: cpu or cuda[:N]
+  int64_t bleu_pairs = 0;      // translate, > 0: BLEU on the first n validation and test pairs (else 200)
   std::string out_dir = "runs/compare";
 };
 

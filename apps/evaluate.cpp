@@ -6,6 +6,7 @@
 
 #include "apps/model.h"
 #include "core/copy.h"
+#include "core/device.h"
 #include "core/factory.h"
 #include "core/graph.h"
 #include "core/reduce.h"
@@ -34,14 +35,20 @@ EvalResult evaluate(DecoderLM& model, const std::vector<std::pair<Tensor, Tensor
   return r;
 }
 
-EvalResult evaluate_checkpoint(const Checkpoint& ck, const std::string& text_file, int64_t batches) {
+EvalResult evaluate_checkpoint(const Checkpoint& ck, const std::string& text_file, int64_t batches,
+                               const std::string& device) {
   const RunConfig& c = ck.config;
+  const Device d = usable_device(device, "eval");
   std::shared_ptr<DecoderLM> model = build_model(c, ck.tokenizer.vocab_size());
   model->load_state_dict(ck.model);
+  model->to(d);
   const std::string text = read_text_file(text_file.empty() ? corpus_path(c.data, default_data_dir()) : text_file);
   std::vector<int32_t> ids = ck.tokenizer.encode(text);
   if (text_file.empty()) ids = split_tokens(ids, c.valid_fraction, c.seq_len).valid;
-  return evaluate(*model, eval_batches(ids, c.batch, c.seq_len, batches > 0 ? batches : c.eval_batches));
+  std::vector<std::pair<Tensor, Tensor>> on_device;
+  for (const auto& [x, y] : eval_batches(ids, c.batch, c.seq_len, batches > 0 ? batches : c.eval_batches))
+    on_device.emplace_back(x.to(d), y.to(d));
+  return evaluate(*model, on_device);
 }
 
 nlohmann::json layers_json(const std::vector<RoutingStats>& layers) {

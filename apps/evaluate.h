@@ -34,8 +34,10 @@ EvalResult evaluate(DecoderLM& model, const std::vector<std::pair<Tensor, Tensor
 
 // evaluate() of a checkpoint's model: on text_file when given, else on the
 // validation split of its run's corpus (from the default data directory);
-// `batches` of them (0: the run's eval_batches).
-EvalResult evaluate_checkpoint(const Checkpoint& ck, const std::string& text_file = "", int64_t batches = 0);
+// `batches` of them (0: the run's eval_batches), on `device` (cpu | cuda[:N];
+// an Error naming it when this machine has no such device).
+EvalResult evaluate_checkpoint(const Checkpoint& ck, const std::string& text_file = "", int64_t batches = 0,
+                               const std::string& device = "cpu");
 
 // Per-layer routing figures as JSON: tokens per expert, dropped fraction,
 // entropy, load imbalance, and expert activation with the threshold half the

@@ -172,6 +172,8 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("checkpoint", checkpoint, "run directory or checkpoint file")->required();
   eval_cmd->add_option("--data", eval_data, "text file to evaluate on (default: the run's validation split)");
   eval_cmd->add_option("--batches", eval_batches, "batches to evaluate (default: the run's eval_batches)");
+  std::string eval_device = "cpu";
+  eval_cmd->add_option("--device", eval_device, "cpu, or cuda[:N] in a CUDA build on a GPU machine")->capture_default_str();
   eval_cmd->add_flag("--json", eval_json, "print one JSON object instead of text");
 
   auto* gen_cmd = app.add_subcommand("generate", "Sample text from a checkpoint");
@@ -220,8 +222,8 @@ int main(int argc, char** argv) {
   cmp_cmd->add_flag("--quick", cmp.quick, "a size that runs in minutes on a CPU");
   cmp_cmd->add_option("--steps", cmp.steps, "steps per run (default: the size's)");
   cmp_cmd->add_option("--data", cmp.data, "corpus instead of the suite's (lm: a text; multilingual: the fortune files' root; translate: bible or a TSV file)");
-  cmp_cmd->add_option("--device", cmp.device, "translate: cpu, or cuda[:N]")->capture_default_str();
-  cmp_cmd->add_option("--bleu-pairs", cmp.bleu_pairs, "translate: BLEU on the first n validation and test pairs (default: all)");
+  cmp_cmd->add_option("--device", cmp.device, "where the runs train: cpu, or cuda[:N] in a CUDA build on a GPU machine")->capture_default_str();
+  cmp_cmd->add_option("--bleu-pairs", cmp.bleu_pairs, "translate: BLEU on the first n validation and test pairs (default: 200)");
   cmp_cmd->add_option("--out", cmp.out_dir, "directory of the runs, results.jsonl and table.md")->capture_default_str();
 
   auto* plot_cmd = app.add_subcommand("plot", "Write PNG plots of a run (loss curves, expert load) with gnuplot");
@@ -279,6 +281,7 @@ int main(int argc, char** argv) {
       if (!config_file.empty()) apply_config_file(*train_cmd, config_file, config);
       if (resume && train_cmd->get_option("--steps")->count() == 0) config.steps = 0;  // keep the run's budget
       if (resume && train_cmd->get_option("--nonfinite")->count() == 0) config.nonfinite.clear();  // keep the run's
+      if (resume && train_cmd->get_option("--device")->count() == 0) config.device.clear();
       app::TrainResult r = app::train(config, resume, app::default_data_dir(), std::cout);
       if (r.interrupted) return 130;
       std::cout << "done: step " << r.step << ", validation loss " << r.valid_loss << ", perplexity " << r.valid_ppl
@@ -287,7 +290,7 @@ int main(int argc, char** argv) {
     if (*eval_cmd) {
       app::Checkpoint ck = app::load_checkpoint(checkpoint);
       const app::RunConfig& c = ck.config;
-      app::EvalResult e = app::evaluate_checkpoint(ck, eval_data, eval_batches);
+      app::EvalResult e = app::evaluate_checkpoint(ck, eval_data, eval_batches, eval_device);
       nlohmann::json j = {{"checkpoint", ck.sidecar_path},
                           {"step", ck.step},
                           {"loss", e.loss},

@@ -507,4 +507,42 @@ PlotResult plot_run(const std::string& run_dir) {
   return result;
 }
 
+void plot_curves(const std::string& png, const std::string& title, const std::string& ylabel,
+                 const std::vector<Curve>& curves) {
+  const bool any = std::any_of(curves.begin(), curves.end(), [](const Curve& c) {
+    return std::any_of(c.points.begin(), c.points.end(), [](const auto& p) { return std::isfinite(p.second); });
+  });
+  if (!any) fail("plot: no curve for " + png + " has a finite point");
+  const std::string gnuplot = find_on_path("gnuplot");
+  if (gnuplot.empty()) fail("plot: gnuplot not found: install gnuplot-nox (bash scripts/setup.sh)");
+  const fs::path target(png), parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) fail("plot: cannot create " + parent.string() + ": " + ec.message());
+  TempDir tmp(parent);
+
+  std::ostringstream s;
+  s << kTerminal << "set terminal @TERM size 1100,650\nset output 'curves.png.tmp'\n"
+    << "set title '" << safe_label(title) << "'\nset xlabel 'step'\nset ylabel '" << safe_label(ylabel) << "'\n"
+    << "set grid\nset key top right box opaque\nset xtics nomirror\nset ytics nomirror\nset border 3\n"
+    << "set offsets 0, 0, graph 0.04, graph 0.02\nplot ";
+  for (size_t i = 0; i < curves.size(); ++i) {
+    std::string data;
+    for (const auto& [step, v] : curves[i].points) data += std::to_string(step) + " " + num(v) + "\n";
+    const std::string file = "curve" + std::to_string(i) + ".dat";
+    write_text(tmp.path() / file, data);
+    s << (i ? ", \\\n  " : "") << "'" << file << "' using 1:2 with " << (curves[i].points.size() >= 2 ? "lines" : "points pt 7")
+      << " lw 2 lc " << i + 1 << " title '" << safe_label(curves[i].name) << "'";
+  }
+  s << "\nunset output\n";
+  write_text(tmp.path() / "plot.gp", s.str());
+  run_gnuplot(gnuplot, tmp.path());
+  const fs::path written = tmp.path() / "curves.png.tmp";
+  if (fs::file_size(written, ec) == 0 || ec)
+    fail("plot: gnuplot exited cleanly but did not write " + png + " (" + gnuplot_error_line(tmp.path() / "gnuplot.err") +
+         ")");
+  fs::rename(written, target, ec);  // the temporary directory is beside png: the same filesystem
+  if (ec) fail("plot: cannot move the plot to " + png + ": " + ec.message());
+}
+
 }  // namespace moegrad::app

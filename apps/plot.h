@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -67,5 +68,21 @@ struct PlotResult {
 // (the message carries gnuplot's error line, else the first line of its
 // stderr); read_metrics' errors pass through.
 PlotResult plot_run(const std::string& run_dir);
+
+// One named line of plot_curves: a value per step.
+struct Curve {
+  std::string name;
+  std::map<int64_t, double> points;
+};
+
+// Writes `png` (a path ending in .png): every curve against step on one
+// axis, each in its own colour with its name in the key, under `title` with
+// the y axis labelled `ylabel`. What `moegrad compare` draws its arms with.
+// Requires: at least one curve with a finite point; gnuplot as plot_run.
+// Guarantees: png is replaced atomically (written in a temporary directory
+// beside it, then renamed); names and titles keep only [A-Za-z0-9 _.+-]
+// (the label rule of plot_run). Throws moegrad::Error("plot: ...") as plot_run.
+void plot_curves(const std::string& png, const std::string& title, const std::string& ylabel,
+                 const std::vector<Curve>& curves);
 
 }  // namespace moegrad::app

@@ -5,6 +5,7 @@
 #include <set>
 #include <type_traits>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "moe/config.h"
 
@@ -69,6 +70,11 @@ void validate(const RunConfig& c) {
   one_of("second_expert", c.second_expert, {"all", "sampling", "random"});
   one_of("thor_inference", c.thor_inference, {"random_token", "random_sequence", "fixed", "ensemble"});
   one_of("nonfinite", c.nonfinite, {"stop", "skip"});
+  try {
+    parse_device(c.device);  // well formed; whether this machine has it is the trainer's check (usable_device)
+  } catch (const Error&) {
+    MOEGRAD_CHECK(false, "config", "--device must be cpu or cuda[:N], got '", c.device, "'");
+  }
   MOEGRAD_CHECK(!c.data.empty(), "config", "--data must name a corpus or a file");
   MOEGRAD_CHECK(!c.run_dir.empty(), "config", "--run-dir must not be empty");
   in_range("valid_fraction", c.valid_fraction, 1e-6, 0.5);

@@ -65,6 +65,7 @@ struct RunConfig {
   int64_t checkpoint_every = 200;
   int64_t keep_checkpoints = 3;
   std::string nonfinite = "stop";  // stop | skip: what a NaN or Inf in the loss or a gradient does
+  std::string device = "cpu";      // where the model trains: cpu | cuda[:N]; like nonfinite, not part of the model
   std::string run_dir = "runs/default";
 };
 
@@ -116,6 +117,7 @@ void visit_fields(C& c, F&& f) {
   f("nonfinite", c.nonfinite,
     "on a NaN/Inf loss or gradient: stop (exit with an error naming the step and parameter) | skip (drop the "
     "update, retry the step on the next batch; 10 in a row stop)");
+  f("device", c.device, "where the model trains: cpu, or cuda[:N] in a CUDA build on a GPU machine");
   f("run_dir", c.run_dir, "directory of the run's outputs");
 }
 

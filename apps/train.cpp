@@ -18,6 +18,7 @@
 #include "apps/evaluate.h"
 #include "apps/model.h"
 #include "core/copy.h"
+#include "core/device.h"
 #include "core/elementwise.h"
 #include "core/graph.h"
 #include "core/reduce.h"
@@ -116,7 +117,7 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
   Checkpoint ck;
   if (resume) {
     int64_t steps = c.steps;
-    const std::string nonfinite = c.nonfinite;
+    const std::string nonfinite = c.nonfinite, device = c.device;
     ck = load_checkpoint(c.run_dir);
     std::string run_dir = c.run_dir;
     c = ck.config;
@@ -124,18 +125,21 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
     c.steps = std::max(c.steps, steps);  // steps <= 0: the run's own budget
     // A policy, not part of the model: a run stopped by a NaN may go on skipping.
     if (!nonfinite.empty()) c.nonfinite = nonfinite;
+    if (!device.empty()) c.device = device;  // a run may move between machines
     validate(c);
   } else {
     validate(c);
     MOEGRAD_CHECK(list_checkpoints(c.run_dir).empty() && !fs::exists(fs::path(c.run_dir) / "metrics.jsonl"), "train",
                   "'", c.run_dir, "' already holds a run: continue it with --resume, or pick another --run-dir");
   }
+  const Device device = usable_device(c.device, "train");
   const std::string text = read_text_file(corpus_path(c.data, data_dir));
   Tokenizer tokenizer = resume                  ? ck.tokenizer
                         : c.tokenizer == "byte" ? Tokenizer::byte_level()
                                                 : Tokenizer::build(parse_tokenizer_kind(c.tokenizer), text);
   TokenSplit split = split_tokens(tokenizer.encode(text), c.valid_fraction, c.seq_len);
   std::shared_ptr<DecoderLM> model = build_model(c, tokenizer.vocab_size());
+  model->to(device);  // before the optimizer, which keeps its state where the parameters are
   std::vector<Tensor> params = model->parameters();
   AdamW opt(params, c.lr, 0.9, 0.95, 1e-8, c.weight_decay);
   WarmupCosine schedule(c.lr, c.warmup, c.steps, c.min_lr);
@@ -155,6 +159,10 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
                   ", the sidecar at ", step);
   }
   std::vector<std::pair<Tensor, Tensor>> valid = eval_batches(split.valid, c.batch, c.seq_len, c.eval_batches);
+  for (auto& [x, y] : valid) {
+    x = x.to(device);
+    y = y.to(device);
+  }
   TrainResult result;
   if (step >= c.steps) {  // a finished run: nothing to train, nothing to write
     out << "moegrad train: '" << c.run_dir << "' is already at step " << step << " of " << c.steps
@@ -240,7 +248,8 @@ TrainResult train(RunConfig c, bool resume, const std::string& data_dir, std::os
   while (step < c.steps) {
     const auto t0 = std::chrono::steady_clock::now();
     opt.set_lr(schedule.lr(step));
-    auto [x, y] = sample_batch(split.train, c.batch, c.seq_len, data_gen);
+    auto [x_cpu, y_cpu] = sample_batch(split.train, c.batch, c.seq_len, data_gen);  // drawn on the CPU: one stream
+    Tensor x = x_cpu.to(device), y = y_cpu.to(device);
     Tensor aux;
     Tensor loss = training_loss(*model, c, x, y, &aux);  // THOR: two passes, each with its own draws
     opt.zero_grad();

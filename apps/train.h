@@ -11,6 +11,11 @@
 // Resuming loads the newest checkpoint and continues exactly: on the CPU the
 // continued run's losses are bit for bit those of an uninterrupted run.
 //
+// c.device (--device cuda[:N]) trains on a GPU: the model and the optimizer's
+// state live there, and each batch is drawn on the CPU (one data stream on
+// every device) and copied over. Checkpoints hold CPU tensors, so a run can
+// resume on another device.
+//
 // A NaN or Inf in the loss or in any gradient is caught after backward, before
 // the update (a finite gradient norm proves every element finite, so only a
 // bad step pays for the search that names the parameter). With nonfinite
@@ -51,7 +56,7 @@ constexpr int64_t kMaxSkipsInARow = 10;
 
 // Trains c (or, with resume, continues the run in c.run_dir with its saved
 // settings; c.steps may raise the step budget, and 0 keeps the run's;
-// c.nonfinite replaces the run's, and "" keeps it). A
+// c.nonfinite and c.device replace the run's, and "" keeps them). A
 // resumed run that has already done its steps is left as it is. data_dir is where named
 // corpora live. Everything is checked before anything is written: a bad
 // setting, a missing corpus, a run directory that already holds a run

@@ -42,7 +42,6 @@ void visit_translate_fields(C& c, F&& f) {
   f("test_fraction", c.test_fraction, "share of the pairs held out for testing (hashed by pair id)");
   f("max_train_pairs", c.max_train_pairs, "train on the first n training pairs only (0: all)");
   f("bleu_pairs", c.bleu_pairs, "validation pairs scored with BLEU at the end of training (0: all)");
-  f("device", c.device, "where the model trains: cpu, or cuda[:N] in a CUDA build on a GPU machine");
 }
 
 constexpr auto kVisitTranslateFields = [](auto& c, auto&& f) { visit_translate_fields(c, f); };
@@ -185,7 +184,6 @@ void validate(const TranslateConfig& c) {
                 "--valid-fraction + --test-fraction must be below 1, got ", c.valid_fraction + c.test_fraction);
   MOEGRAD_CHECK(c.max_train_pairs >= 0, kOp, "--max-train-pairs must be >= 0, got ", c.max_train_pairs);
   MOEGRAD_CHECK(c.bleu_pairs >= 0, kOp, "--bleu-pairs must be >= 0, got ", c.bleu_pairs);
-  usable_device(c.device, kOp);
   MOEGRAD_CHECK(c.run.seq_len >= 2, kOp, "--seq-len must be >= 2 (a token and <eos>), got ", c.run.seq_len);
 }
 
@@ -368,6 +366,7 @@ double Translator::loss(const std::vector<SentencePair>& pairs, int64_t batch) c
 TranslateResult translate_train(const TranslateConfig& c, std::ostream& out) {
   // ---- everything that can fail on bad input, before any write ----
   validate(c);
+  const Device device = usable_device(c.run.device, kOp);
   const fs::path dir(c.run.run_dir);
   // Weights without translate.json are what a killed save left: overwritten below.
   MOEGRAD_CHECK(!fs::exists(dir / "translate.json"), kOp, "'", c.run.run_dir,
@@ -403,7 +402,7 @@ TranslateResult translate_train(const TranslateConfig& c, std::ostream& out) {
   std::vector<SentencePair> valid(split.valid.begin(), split.valid.begin() + valid_n);
 
   Translator tr{c, bpe, build_translation_model(c.run, bpe.vocab_size())};
-  tr.to(usable_device(c.device, kOp));  // before the optimizer, which keeps its state where the parameters are
+  tr.to(device);  // before the optimizer, which keeps its state where the parameters are
   EncoderDecoder& model = *tr.model;
   result.parameters = model.num_parameters();
   std::vector<Tensor> params = model.parameters();
@@ -417,6 +416,7 @@ TranslateResult translate_train(const TranslateConfig& c, std::ostream& out) {
 
   const auto t_start = std::chrono::steady_clock::now();
   int64_t tokens = 0;
+  std::string metrics;  // metrics.jsonl's lines, written with the run
   for (int64_t step = 0; step < c.run.steps;) {
     opt.set_lr(schedule.lr(step));
     std::vector<double> u = rand({c.run.batch}, DType::f64, &data_gen).to_vector<double>();
@@ -435,12 +435,22 @@ TranslateResult translate_train(const TranslateConfig& c, std::ostream& out) {
     ++step;
     tokens += b.target_tokens;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    if (step % c.run.log_every == 0 || step == c.run.steps)
+    if (step % c.run.log_every == 0 || step == c.run.steps) {
       out << "step " << step << "/" << c.run.steps << "  loss " << fixed(loss_v, 4) << "  lr " << std::scientific
           << std::setprecision(2) << opt.lr() << std::defaultfloat << "  " << int64_t(double(tokens) / elapsed)
           << " tgt tok/s" << std::endl;
+      metrics += nlohmann::json{{"kind", "train"},        {"step", step},
+                                {"loss", loss_v},         {"lr", opt.lr()},
+                                {"grad_norm", grad_norm}, {"tokens_per_s", double(tokens) / elapsed}}
+                     .dump() +
+                 "\n";
+    }
     if (step == c.run.steps || (c.run.eval_every > 0 && step % c.run.eval_every == 0)) {
       result.valid_loss = tr.loss(valid, c.run.batch);
+      metrics += nlohmann::json{{"kind", "valid"}, {"step", step}, {"loss", result.valid_loss},
+                                {"ppl", std::exp(result.valid_loss)}}
+                     .dump() +
+                 "\n";
       out << "valid  step " << step << "  loss " << fixed(result.valid_loss, 4) << "  ppl "
           << fixed(std::exp(result.valid_loss), 2) << std::endl;
     }
@@ -458,6 +468,7 @@ TranslateResult translate_train(const TranslateConfig& c, std::ostream& out) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   MOEGRAD_CHECK(!ec, kOp, "cannot create '", c.run.run_dir, "': ", ec.message());
+  write_file_atomically(kOp, (dir / "metrics.jsonl").string(), metrics);
   TensorMap weights;
   for (const auto& [name, t] : model.named_parameters()) weights[name] = t;
   save_safetensors((dir / "model.safetensors").string(), weights, {{"format", "pt"}, {"producer", "moegrad"}});

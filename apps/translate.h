@@ -21,10 +21,12 @@
 // the validation pairs (greedy).
 //
 // The run directory:
+//   RUN_DIR/metrics.jsonl       the train and valid records, as `moegrad train`
+//                               writes them (so `moegrad plot` draws the run)
 //   RUN_DIR/model.safetensors   the weights
 //   RUN_DIR/translate.json      config, BPE merges, step and final figures
-// written in that order, each atomically: translate.json exists only for a
-// complete run. There is no resume (runs are minutes long).
+// written at the end in that order, each atomically: translate.json exists
+// only for a complete run. There is no resume (runs are minutes long).
 //
 // Decoding is beam search (beam 1 is greedy decoding): each step runs the
 // decoder over the whole prefix (no key/value cache: simpler, and fast enough
@@ -75,14 +77,13 @@ struct TranslateConfig {
   double test_fraction = 0.02;
   int64_t max_train_pairs = 0;  // 0: all; else the first n training pairs (quick runs)
   int64_t bleu_pairs = 0;       // validation pairs scored with BLEU at the end (0: all)
-  std::string device = "cpu";   // where translate_train trains: cpu or cuda[:N]
 };
 
 nlohmann::json to_json(const TranslateConfig& c);
 // Overrides `base` with the keys of j ("run" holds a RunConfig's keys); an
 // unknown key or a wrong type is an Error naming the key.
 TranslateConfig translate_config_from_json(const nlohmann::json& j, TranslateConfig base = {});
-// validate(run) plus: a usable device, bpe_vocab in [259, 2^24], fractions
+// validate(run) plus: bpe_vocab in [259, 2^24], fractions
 // as split_pairs takes them, max_train_pairs and bleu_pairs >= 0; Errors name the flag.
 void validate(const TranslateConfig& c);
 // Adds the translation flags and the run's (but the LM's --tokenizer and --valid-fraction).

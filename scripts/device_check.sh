@@ -8,6 +8,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/device-out}; mkdir -p "$out"
 spec=${1:-[cuda]}
+# The tests find tests/data at this tree's path on the build machine.
+src=$(cat build-device/source-dir 2>/dev/null || true)
+[ -n "$src" ] && [ ! -e "$src" ] && mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"
 export LD_LIBRARY_PATH="$PWD/build-device/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-8} OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
 nvidia-smi -L | tee "$out/gpu.txt"

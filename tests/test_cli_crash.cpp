@@ -226,7 +226,9 @@ TEST_CASE("moegrad train killed with SIGKILL again and again always resumes from
   ScratchDir area("crash"), logs("crash_logs");
   const std::string run_dir = area / "run", ref_dir = area / "reference";
   const fs::path ckpt_dir = fs::path(run_dir) / "checkpoints";
-  const int64_t kSteps = 150;  // more than the kills get through (about 70), so every kill finds a live run
+  // Far more than the kills get through (70 steps on one machine, 150 in under
+  // 9 kills on a faster disk), so that every kill finds a live run.
+  const int64_t kSteps = 1000;
   const int kKills = 24;
   fs::create_directories(ckpt_dir);  // for the watch; an empty run directory is a new run to train
   Watch watch(ckpt_dir.string());
@@ -353,8 +355,8 @@ TEST_CASE("moegrad train killed with SIGKILL again and again always resumes from
   // no weights without a sidecar, just the kept checkpoints.
   std::set<std::string> left;
   for (const auto& e : fs::directory_iterator(ckpt_dir)) left.insert(e.path().filename().string());
-  CHECK(left == std::set<std::string>{"step-00000149.json", "step-00000149.safetensors", "step-00000150.json",
-                                      "step-00000150.safetensors"});
+  CHECK(left == std::set<std::string>{"step-00000999.json", "step-00000999.safetensors", "step-00001000.json",
+                                      "step-00001000.safetensors"});
   for (const auto& e : fs::directory_iterator(run_dir)) CHECK_FALSE(is_temporary(e.path().filename().string()));
 
   std::cout << "crash test: " << kills << " SIGKILLs survived (" << by_kind[0] << " " << kind_names[0] << ", "

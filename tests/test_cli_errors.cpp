@@ -238,6 +238,8 @@ TEST_CASE("moegrad train: bad flags and settings exit 2 before writing anything"
        {{"--model", "mhmoe"}, {"--dim", "4294967296"}, {"--expert-hidden", "0"}},
        {"--dim must be <= 1048576", "4294967296"}},
       {"run directory that is a file", {{"--run-dir", area / "empty.txt"}}, {area / "empty.txt"}},
+      {"unknown device", {{"--device", "gpu"}}, {"--device", "'gpu'"}},
+      {"a GPU this machine lacks", {{"--device", "cuda:7"}}, {"--device cuda:7", "GPU(s) visible"}},
   };
   for (const Case& c : cases) {
     INFO("case: " << c.what);

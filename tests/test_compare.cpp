@@ -53,6 +53,11 @@ TEST_CASE("compare lm --quick: a line per arm and seed, one table, and done runs
   CHECK(read_file(dir / "lm/table.md") == md);
   CHECK_THAT(md, Catch::Contains("| dense |") && Catch::Contains("| mhmoe-v1 |") && Catch::Contains(" ± "));
   CHECK_THAT(md, !Catch::Contains("| smoe |"));
+  // The curves of both arms, where gnuplot can draw them; else a line says why.
+  if (fs::exists(dir / "lm/loss.png"))
+    CHECK_THAT(log.str(), Catch::Contains("plot: " + dir / "lm/loss.png"));
+  else
+    CHECK_THAT(log.str(), Catch::Contains("no plot (plot: gnuplot not found"));
 
   // Done: nothing runs again. A run killed before its line is cleared and run.
   const std::string kept = read_file(dir / "lm/dense/seed-1/train.log");

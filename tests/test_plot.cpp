@@ -274,3 +274,36 @@ TEST_CASE("plot_run reports gnuplot's error line when gnuplot fails and cleans u
                     Contains("gnuplot exited with status 3: fake gnuplot: cannot draw today"));
   CHECK(fs::is_empty(dir.path / "plots"));  // the temporary directory is gone
 }
+
+TEST_CASE("plot_curves draws one line per curve into the file named, and nothing else", "[plot]") {
+  ScratchDir dir("curves");
+  Curve falling{"smoe", {}}, flat{"dense (ablation)", {}}, lone{"one point", {{10, 3.0}}};
+  for (int64_t step = 10; step <= 200; step += 10) {
+    falling.points[step] = 5.0 * std::exp(-double(step) / 80.0) + 1.0;
+    flat.points[step] = 2.5;
+  }
+  const std::string png = (dir.path / "sub" / "loss.png").string();
+  if (gnuplot_installed()) {
+    plot_curves(png, "lm: training loss, mean over seeds", "train loss", {falling, flat, lone});
+    PngInfo info = png_info(png);
+    CHECK(info.signature);
+    CHECK(info.width == 1100);
+    CHECK(info.height == 650);
+    const std::string two = slurp(png);
+    plot_curves(png, "lm: training loss, mean over seeds", "train loss", {falling});
+    CHECK(slurp(png) != two);  // replaced, and the curves are in the picture
+    int entries = 0;
+    for (const auto& e : fs::directory_iterator(dir.path / "sub")) {
+      INFO(e.path().string());
+      ++entries;
+    }
+    CHECK(entries == 1);  // no temporary directory left
+  } else {
+    WARN("gnuplot is not installed: skipping the drawing part (bash scripts/setup.sh installs gnuplot-nox)");
+  }
+  Curve nan_only{"broken", {{1, std::nan("")}}};
+  CHECK_THROWS_WITH(plot_curves(png, "t", "y", {nan_only}), Contains("no curve") && Contains("finite point"));
+  CHECK_THROWS_WITH(plot_curves(png, "t", "y", {}), Contains("no curve"));
+  ScopedEnv path("PATH", (dir.path / "no_bin").string());
+  CHECK_THROWS_WITH(plot_curves(png, "t", "y", {falling}), Contains("gnuplot not found"));
+}

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "apps/model.h"
+#include "apps/plot.h"
 #include "apps/translate.h"
 #include "cli.h"
 #include "core/device.h"
@@ -135,8 +136,14 @@ TEST_CASE("TranslateConfig: JSON round trip, unknown keys and bad values name th
   c.test_fraction = 0.5;
   CHECK_THROWS_WITH(validate(c), Catch::Contains("--valid-fraction + --test-fraction"));
   c.test_fraction = 0.1;
-  c.device = "cuda:7";
-  CHECK_THROWS_WITH(validate(c), Catch::Contains("--device cuda:7"));
+  c.run.device = "gpu";
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("--device") && Catch::Contains("'gpu'"));
+  // A well-formed device this machine lacks passes validate (a run trained on
+  // a GPU must load anywhere) and stops training before anything is read.
+  c.run.device = "cuda:7";
+  CHECK_NOTHROW(validate(c));
+  std::ostringstream sink;
+  CHECK_THROWS_WITH(translate_train(c, sink), Catch::Contains("--device cuda:7"));
 }
 
 TEST_CASE("build_translation_model: THOR in every second block of both stacks, each with its own stream",
@@ -205,6 +212,14 @@ TEST_CASE("translate_train: dense, Switch and THOR learn the toy task, and a sav
     CHECK(std::isfinite(r.valid_loss));
     // Untrained, BLEU is about 0; a model that learned the digit map scores high.
     CHECK(r.valid_bleu.score > 50);
+    // The records `moegrad plot` reads: here only the last step's (log_every is past the run).
+    MetricsLog m = read_metrics((std::filesystem::path(c.run.run_dir) / "metrics.jsonl").string());
+    REQUIRE(m.train.size() == 1);
+    REQUIRE(m.valid.size() == 1);
+    CHECK(m.train[0]["step"] == 300);
+    CHECK(std::isfinite(m.train[0]["loss"].get<double>()));
+    CHECK(m.valid[0]["step"] == 300);
+    CHECK(m.valid[0]["loss"].get<double>() == r.valid_loss);
 
     Translator back = load_translator(c.run.run_dir);
     CHECK(back.bpe.vocab_size() == 300);
@@ -277,7 +292,7 @@ TEST_CASE("translate on the GPU: decoding matches the CPU, and the toy task trai
   t.to(Device::cuda(0));
   CHECK(t.translate_ids(sources, beam) == on_cpu);
 
-  c.device = "cuda";
+  c.run.device = "cuda";
   TranslateResult r = translate_train(c, std::cout);
   CHECK(r.valid_bleu.score > 50);
   CHECK(load_translator(c.run.run_dir, "cuda").bleu(load_pairs(c).valid).score > 50);
