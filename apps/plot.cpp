@@ -67,13 +67,13 @@ struct LayerLoad {
   std::map<int64_t, std::vector<double>> shares;  // valid step -> share per expert
 };
 
-// Only [A-Za-z0-9 _.+-]: text from the log that goes into the script's titles.
-std::string safe_label(const std::string& s) {
+// Only [A-Za-z0-9 _.,:()+-], at most max_size characters: text that goes
+// into the script's single-quoted titles (where a quote would end the string).
+std::string safe_label(const std::string& s, size_t max_size = 40) {
   std::string out;
   for (char c : s) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == '_' || c == '.' || c == '+' || c == '-')
-      out += c;
-    if (out.size() >= 40) break;
+    if (std::isalnum(static_cast<unsigned char>(c)) || (c != '\0' && std::strchr(" _.,:()+-", c))) out += c;
+    if (out.size() >= max_size) break;
   }
   return out;
 }
@@ -523,7 +523,7 @@ void plot_curves(const std::string& png, const std::string& title, const std::st
 
   std::ostringstream s;
   s << kTerminal << "set terminal @TERM size 1100,650\nset output 'curves.png.tmp'\n"
-    << "set title '" << safe_label(title) << "'\nset xlabel 'step'\nset ylabel '" << safe_label(ylabel) << "'\n"
+    << "set title '" << safe_label(title, 100) << "'\nset xlabel 'step'\nset ylabel '" << safe_label(ylabel, 100) << "'\n"
     << "set grid\nset key top right box opaque\nset xtics nomirror\nset ytics nomirror\nset border 3\n"
     << "set offsets 0, 0, graph 0.04, graph 0.02\nplot ";
   for (size_t i = 0; i < curves.size(); ++i) {

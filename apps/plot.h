@@ -80,8 +80,8 @@ struct Curve {
 // the y axis labelled `ylabel`. What `moegrad compare` draws its arms with.
 // Requires: at least one curve with a finite point; gnuplot as plot_run.
 // Guarantees: png is replaced atomically (written in a temporary directory
-// beside it, then renamed); names and titles keep only [A-Za-z0-9 _.+-]
-// (the label rule of plot_run). Throws moegrad::Error("plot: ...") as plot_run.
+// beside it, then renamed); names and titles keep only [A-Za-z0-9 _.,:()+-]
+// (the label rule of plot_run; titles up to 100 characters, names 40). Throws moegrad::Error("plot: ...") as plot_run.
 void plot_curves(const std::string& png, const std::string& title, const std::string& ylabel,
                  const std::vector<Curve>& curves);
 
