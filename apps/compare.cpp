@@ -1,6 +1,7 @@
 #include "apps/compare.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -369,6 +370,7 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
       MOEGRAD_CHECK(!ec, kOp, "cannot create '", run_dir.string(), "': ", ec.message());
       out << o.suite << " " << arm.name << " seed " << seed << " ..." << std::flush;
       const std::string log = (run_dir / "train.log").string();
+      const auto t0 = std::chrono::steady_clock::now();
       nlohmann::json r;
       if (lm) {
         RunConfig c = arm.lm;
@@ -383,6 +385,8 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
       }
       r["arm"] = arm.name;
       r["seed"] = seed;
+      // Wall time of the whole run (training, evaluation, BLEU): what a suite costs.
+      r["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       out << " valid loss " << r["valid_loss"].get<double>() << std::endl;
       std::ofstream append(results_path, std::ios::app);
       append << r.dump() << "\n" << std::flush;
@@ -405,7 +409,8 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
                {"activation_per_token", "activation / token", 3},
                {"tokens_per_s", "tokens/s", 0},
                {"parameters", "parameters", 0},
-               {"flops_per_token", "FLOPs/token", 0}};
+               {"flops_per_token", "FLOPs/token", 0},
+               {"seconds", "run s", 0}};
   else
     columns = {{"valid_loss", "valid loss", 4},
                {"test_bleu", "test BLEU greedy", 2},
@@ -414,7 +419,8 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
                {"test_bleu_random_sequence", "THOR per sentence", 2},
                {"test_bleu_ensemble", "THOR ensemble", 2},
                {"tokens_per_s", "target tokens/s", 0},
-               {"parameters", "parameters", 0}};
+               {"parameters", "parameters", 0},
+               {"seconds", "run s", 0}};
   for (const std::string& key : per_language) columns.push_back({key, key.substr(11), 3});
   const std::string md = table(all, results, columns);
   write_file_atomically(kOp, (dir / "table.md").string(), md);

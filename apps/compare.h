@@ -9,7 +9,8 @@
 //              "SMoE + head/merge layers only" ablation). Reported: validation
 //              loss and perplexity, expert activation per unit and per token
 //              (moe/metrics.h; mean over MoE layers), tokens/s, parameters and
-//              forward FLOPs per token (apps/model.h).
+//              forward FLOPs per token (apps/model.h), and the run's wall
+//              seconds (training and evaluation: what the suite costs).
 //   multilingual  the lm suite's arms on the mix of nine languages of
 //              apps/fortunes.h (--data: the fortune files' root), with each
 //              language's validation loss as a column of its own.
@@ -17,7 +18,8 @@
 //              top-1, aux 0.01); THOR (alpha 5) and THOR with alpha 0 (random
 //              experts without the consistency loss), same experts. Reported:
 //              validation loss, test BLEU greedy and with beam 4, and for THOR
-//              test BLEU under each inference mode; target tokens/s, parameters.
+//              test BLEU under each inference mode; target tokens/s, parameters,
+//              and the run's wall seconds (training, evaluation and BLEU).
 //              2000 steps of translation_run_defaults' model; BLEU on the
 //              first 200 validation and test pairs (--bleu-pairs N: the first N).
 //
@@ -28,7 +30,7 @@
 // parallel processes (--arms, --seed) into one OUT: each line is one append.
 // Then the table of every line in the file is written to OUT/SUITE/table.md
 // and printed: each figure as mean ± standard deviation over seeds (sample
-// deviation; "-" with one seed). With gnuplot installed, OUT/SUITE/loss.png
+// deviation; the mean alone with one seed; a "seeds" column counts them). With gnuplot installed, OUT/SUITE/loss.png
 // draws each arm's training loss, averaged over its seeds, against step
 // (without gnuplot the table comes alone, with a line saying why).
 //

@@ -41,6 +41,7 @@ TEST_CASE("compare lm --quick: a line per arm and seed, one table, and done runs
     CHECK(j["steps"] == 30);
     CHECK(std::isfinite(j["valid_loss"].get<double>()));
     CHECK(j["valid_ppl"].get<double>() == Approx(std::exp(j["valid_loss"].get<double>())));
+    CHECK(j["seconds"].get<double>() > 0);
     if (j["arm"] == "dense") CHECK(!j.contains("activation_per_unit"));
     if (j["arm"] == "mhmoe-v1") {
       CHECK(j["activation_per_unit"].get<double>() > 0);
@@ -52,6 +53,7 @@ TEST_CASE("compare lm --quick: a line per arm and seed, one table, and done runs
   CHECK(r[2]["flops_per_token"].get<int64_t>() > r[0]["flops_per_token"].get<int64_t>());
   CHECK(read_file(dir / "lm/table.md") == md);
   CHECK_THAT(md, Catch::Contains("| dense |") && Catch::Contains("| mhmoe-v1 |") && Catch::Contains(" ± "));
+  CHECK_THAT(md, Catch::Contains(" run s | seeds |"));
   CHECK_THAT(md, !Catch::Contains("| smoe |"));
   // The curves of both arms, where gnuplot can draw them; else a line says why.
   if (fs::exists(dir / "lm/loss.png"))
