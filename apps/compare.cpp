@@ -214,10 +214,10 @@ std::string table(const std::vector<CompareArm>& arms, const std::vector<nlohman
   return os.str() + "\n" + legend.str();
 }
 
-// Per arm, its finished runs' training loss averaged over seeds at each step
-// every one of them logged (from each run's metrics.jsonl).
+// Per arm, its finished runs' loss of one kind of metrics.jsonl record
+// ("train" or "valid") averaged over seeds at each step every one of them logged.
 std::vector<Curve> loss_curves(const fs::path& dir, const std::vector<CompareArm>& arms,
-                               const std::vector<nlohmann::json>& results) {
+                               const std::vector<nlohmann::json>& results, const std::string& kind) {
   std::vector<Curve> curves;
   for (const CompareArm& arm : arms) {
     std::map<int64_t, std::vector<double>> by_step;
@@ -226,7 +226,8 @@ std::vector<Curve> loss_curves(const fs::path& dir, const std::vector<CompareArm
       const fs::path metrics = dir / arm.name / ("seed-" + std::to_string(r["seed"].get<int64_t>())) / "metrics.jsonl";
       if (r["arm"] != arm.name || !fs::exists(metrics)) continue;
       ++runs;
-      for (const auto& t : read_metrics(metrics.string()).train)
+      const MetricsLog m = read_metrics(metrics.string());
+      for (const auto& t : kind == "train" ? m.train : m.valid)
         by_step[t["step"].get<int64_t>()].push_back(t.value("loss", std::nan("")));
     }
     Curve c{arm.name, {}};
@@ -425,9 +426,12 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
   const std::string md = table(all, results, columns);
   write_file_atomically(kOp, (dir / "table.md").string(), md);
   out << "\n" << md;
+  // Translation plots the validation loss: THOR's training loss sums two
+  // passes and the consistency term, so it is not comparable across arms.
+  const std::string kind = lm ? "train" : "valid";
   try {
-    plot_curves((dir / "loss.png").string(), o.suite + ": training loss, mean over seeds", "train loss",
-                loss_curves(dir, all, results));
+    plot_curves((dir / "loss.png").string(), o.suite + ": " + (lm ? "training" : "validation") + " loss, mean over seeds",
+                kind + " loss", loss_curves(dir, all, results, kind));
     out << "\nplot: " << (dir / "loss.png").string() << std::endl;
   } catch (const Error& e) {
     out << "\nno plot (" << e.what() << ")" << std::endl;  // the table stands without it

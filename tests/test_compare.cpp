@@ -109,4 +109,9 @@ TEST_CASE("compare translate --quick: THOR's inference modes are scored", "[comp
   }
   CHECK(r[0]["test_bleu"] == r[0]["test_bleu_random_sequence"]);  // the run's own mode
   CHECK_THAT(md, Catch::Contains("| thor |"));
+  // The curves are of validation loss (the run's one valid record here), where gnuplot can draw them.
+  if (fs::exists(dir / "translate/loss.png"))
+    CHECK_THAT(log.str(), Catch::Contains("plot: " + dir / "translate/loss.png"));
+  else
+    CHECK_THAT(log.str(), Catch::Contains("no plot (plot: gnuplot not found"));
 }
