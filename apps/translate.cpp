@@ -167,6 +167,12 @@ nlohmann::json to_json(const TranslateConfig& c) {
 TranslateConfig translate_config_from_json(const nlohmann::json& j, TranslateConfig base) {
   MOEGRAD_CHECK(j.is_object(), kOp, "config must be a JSON object, got ", j.dump());
   std::set<std::string> known = read_json_fields(j, base, kVisitTranslateFields, kOp);
+  // Runs saved before the device became one of the run's settings keep it at the top: they still load.
+  if (j.contains("device")) {
+    MOEGRAD_CHECK(j["device"].is_string(), kOp, "config key 'device' must be a string, got ", j["device"].dump());
+    base.run.device = j["device"].get<std::string>();
+    known.insert("device");
+  }
   for (const auto& item : j.items())
     MOEGRAD_CHECK(item.key() == "run" || known.count(item.key()), kOp, "unknown config key '", item.key(), "'");
   if (j.contains("run")) base.run = from_json(j["run"], base.run);
