@@ -2,10 +2,11 @@
 # Runs `moegrad compare` on the lent GPU machine after scripts/device_pack.sh
 # here: every (arm, seed) as its own process, $JOBS at a time (default 4),
 # then the table. The runs go to $WORK/compare (default /tmp/device-compare),
-# and flat copies to $OUT (or /tmp/device-out), which the device tool returns:
-# SUITE-results.jsonl, SUITE-table.md, SUITE-progress.log, and SUITE-runs.tar.gz
-# with every run's logs, config and metrics (no weights), from which
-# `moegrad compare --table` here redraws the table and the plots. A
+# and one file per suite to $OUT (or /tmp/device-out), which the device tool
+# returns (at most 8 files a call): SUITE.tar.gz, the suite's directory without
+# weights or data: results.jsonl, table.md, progress.log and every run's logs,
+# config and metrics, from which `moegrad compare --table` here redraws the
+# table and the plot. The table is printed last. A
 # build-device/compare sent with carry is continued: runs that finished there
 # are not run again.
 # With BUDGET=S (seconds), no run starts after S seconds and runs still going
@@ -43,6 +44,6 @@ done
 wait
 echo "$suite: all runs $((SECONDS - t0)) s"
 build-device/moegrad compare --suite "$suite" --table --out "$work/compare" "$@" >/dev/null
-for f in results.jsonl table.md progress.log; do cp "$work/compare/$suite/$f" "$out/$suite-$f" 2>/dev/null; done
-(cd "$work/compare" && tar czf "$out/$suite-runs.tar.gz" --exclude='*.safetensors' --exclude=checkpoints \
+(cd "$work/compare" && tar czf "$out/$suite.tar.gz" --exclude='*.safetensors' --exclude=checkpoints \
   --exclude=data "$suite")
+cat "$work/compare/$suite/table.md"
