@@ -430,8 +430,8 @@ std::string run_compare(const CompareOptions& o, std::ostream& out) {
   // passes and the consistency term, so it is not comparable across arms.
   const std::string kind = lm ? "train" : "valid";
   try {
-    plot_curves((dir / "loss.png").string(), o.suite + ": " + (lm ? "training" : "validation") + " loss, mean over seeds",
-                kind + " loss", loss_curves(dir, all, results, kind));
+    const std::string title = o.suite + ": " + (lm ? "training" : "validation") + " loss, mean over seeds";
+    plot_curves((dir / "loss.png").string(), title, kind + " loss", loss_curves(dir, all, results, kind));
     out << "\nplot: " << (dir / "loss.png").string() << std::endl;
   } catch (const Error& e) {
     out << "\nno plot (" << e.what() << ")" << std::endl;  // the table stands without it

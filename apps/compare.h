@@ -30,9 +30,12 @@
 // parallel processes (--arms, --seed) into one OUT: each line is one append.
 // Then the table of every line in the file is written to OUT/SUITE/table.md
 // and printed: each figure as mean ± standard deviation over seeds (sample
-// deviation; the mean alone with one seed; a "seeds" column counts them). With gnuplot installed, OUT/SUITE/loss.png
-// draws each arm's training loss, averaged over its seeds, against step
-// (without gnuplot the table comes alone, with a line saying why).
+// deviation; the mean alone with one seed; a "seeds" column counts them).
+// With gnuplot installed, OUT/SUITE/loss.png draws each arm's loss, averaged
+// over its seeds, against step: the training loss of the LM suites, and
+// translate's validation loss (THOR's training loss sums two passes and the
+// consistency term). Without gnuplot the table comes alone, with a line
+// saying why.
 //
 // --device cuda[:N] trains and evaluates every run on that GPU.
 //

@@ -129,7 +129,7 @@ TEST_CASE("TranslateConfig: JSON round trip, unknown keys and bad values name th
   CHECK(back.run.dim == 64);
   CHECK_THROWS_WITH(translate_config_from_json({{"bpe_vocabs", 3}}), Catch::Contains("unknown config key 'bpe_vocabs'"));
   CHECK_THROWS_WITH(translate_config_from_json({{"bpe_vocab", "many"}}), Catch::Contains("'bpe_vocab'"));
-  // A run saved before the device moved into "run" kept it at the top; it still loads, there.
+  // A run saved before the device moved into "run" kept it at the top; it still loads.
   CHECK(translate_config_from_json({{"device", "cuda:1"}, {"bpe_vocab", 500}}).run.device == "cuda:1");
   CHECK(translate_config_from_json({{"device", "cuda:1"}, {"run", {{"device", "cpu"}}}}).run.device == "cpu");
   CHECK_THROWS_WITH(translate_config_from_json({{"device", 3}}), Catch::Contains("'device' must be a string"));
