@@ -169,8 +169,7 @@ TranslateConfig translate_config_from_json(const nlohmann::json& j, TranslateCon
   std::set<std::string> known = read_json_fields(j, base, kVisitTranslateFields, kOp);
   // Runs saved before the device became one of the run's settings keep it at the top: they still load.
   if (j.contains("device")) {
-    MOEGRAD_CHECK(j["device"].is_string(), kOp, "config key 'device' must be a string, got ", j["device"].dump());
-    base.run.device = j["device"].get<std::string>();
+    base.run = from_json({{"device", j["device"]}}, base.run);  // the run's reader checks its type
     known.insert("device");
   }
   for (const auto& item : j.items())

@@ -132,7 +132,7 @@ TEST_CASE("TranslateConfig: JSON round trip, unknown keys and bad values name th
   // A run saved before the device moved into "run" kept it at the top; it still loads.
   CHECK(translate_config_from_json({{"device", "cuda:1"}, {"bpe_vocab", 500}}).run.device == "cuda:1");
   CHECK(translate_config_from_json({{"device", "cuda:1"}, {"run", {{"device", "cpu"}}}}).run.device == "cpu");
-  CHECK_THROWS_WITH(translate_config_from_json({{"device", 3}}), Catch::Contains("'device' must be a string"));
+  CHECK_THROWS_WITH(translate_config_from_json({{"device", 3}}), Catch::Contains("setting 'device' has the wrong type: 3"));
   c.bpe_vocab = 100;
   CHECK_THROWS_WITH(validate(c), Catch::Contains("--bpe-vocab") && Catch::Contains("100"));
   c.bpe_vocab = 1000;
